@@ -36,17 +36,20 @@ static uint32_t hamming(const uint8_t *a, const uint8_t *b, size_t bytes)
 {
     uint32_t d = 0;
     size_t i = 0;
-    for (; i + 8 <= bytes; i += 8) d += popcount64(load64(a + i) ^ load64(b + i));
+    for (; i + 8 <= bytes; i += 8)
+        d += popcount64(load64(a + i) ^ load64(b + i));
     /* Up to 7 tail bytes, packed into one word. */
     uint64_t t = 0;
-    for (size_t s = 0; i < bytes; i++, s += 8) t |= (uint64_t)(a[i] ^ b[i]) << s;
+    for (size_t s = 0; i < bytes; i++, s += 8)
+        t |= (uint64_t)(a[i] ^ b[i]) << s;
     return d + popcount64(t);
 }
 
 void deja__hamming_1xn_ref(const uint8_t *q, const uint8_t *rows, size_t bytes, size_t n,
                            uint32_t *out)
 {
-    for (size_t r = 0; r < n; r++) out[r] = hamming(q, rows + r * bytes, bytes);
+    for (size_t r = 0; r < n; r++)
+        out[r] = hamming(q, rows + r * bytes, bytes);
 }
 
 void deja__l2sq_1xn_ref(const float *q, const float *rows, size_t dim, size_t n, float *out)
@@ -65,6 +68,7 @@ void deja__l2sq_1xn_ref(const float *q, const float *rows, size_t dim, size_t n,
 float deja__dot_f32_ref(const float *a, const float *b, size_t n)
 {
     float s = 0;
-    for (size_t i = 0; i < n; i++) s += loadf(a, i) * loadf(b, i);
+    for (size_t i = 0; i < n; i++)
+        s += loadf(a, i) * loadf(b, i);
     return s;
 }

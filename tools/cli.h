@@ -3,6 +3,7 @@
 #define DEJA_CLI_H
 
 #include "deja.h"
+#include "synth.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,13 +53,5 @@ int cmd_bow(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 
-/* Deterministic textured scenes for the demo and `deja gen` (see gen.c). */
-typedef struct {
-    int width, height;
-    uint8_t *pixels;
-} scene_image;
-/* Scene `place` (any integer) rendered with viewpoint/lighting variation `view` (0 = canonical). */
-bool scene_render(uint64_t seed, int place, int view, int width, int height, scene_image *out);
-void scene_free(scene_image *im);
 
 #endif

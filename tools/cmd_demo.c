@@ -33,13 +33,13 @@ int cmd_gen(int argc, char **argv)
     }
     for (long p = 0; p < places; p++)
         for (long v = 0; v < views; v++) {
-            scene_image im;
-            if (!scene_render(seed, (int)p, (int)v, (int)w, (int)h, &im)) return fail("gen", DEJA_NOMEM, "");
+            deja__synth_image im;
+            if (!deja__synth_render(seed, (int)p, (int)v, (int)w, (int)h, &im)) return fail("gen", DEJA_NOMEM, "");
             char path[4096];
             snprintf(path, sizeof path, "%s/place%04ld_view%ld.pgm", out[0], p, v);
             deja_image view = {im.width, im.height, im.width, im.pixels};
             deja_status st = deja_image_write_pgm(&view, path);
-            scene_free(&im);
+            deja__synth_free(&im);
             if (st != DEJA_OK) return fail(path, st, deja_last_error());
         }
     printf("wrote %ld places x %ld views to %s\n", places, views, out[0]);
@@ -50,8 +50,8 @@ int cmd_gen(int argc, char **argv)
 static deja_status describe(deja_orb *orb, uint64_t seed, int place, int view, uint8_t **desc,
                             size_t *n)
 {
-    scene_image im;
-    if (!scene_render(seed, place, view, 640, 480, &im)) return DEJA_NOMEM;
+    deja__synth_image im;
+    if (!deja__synth_render(seed, place, view, 640, 480, &im)) return DEJA_NOMEM;
     deja_image v = {im.width, im.height, im.width, im.pixels};
     deja_features f;
     deja_status st = deja_orb_detect(orb, &v, &f);
@@ -61,7 +61,7 @@ static deja_status describe(deja_orb *orb, uint64_t seed, int place, int view, u
         else memcpy(*desc, f.descriptors, f.n * 32);
         *n = f.n;
     }
-    scene_free(&im);
+    deja__synth_free(&im);
     return st;
 }
 
@@ -153,8 +153,8 @@ int cmd_demo(int argc, char **argv)
     progress_start(&bar, "places", (uint64_t)places * 2);
     for (int pass = 0; pass < 2 && st == DEJA_OK; pass++) {
         for (int p = 0; p < places && st == DEJA_OK; p++) {
-            scene_image im;
-            if (!scene_render(seed, p, pass, 640, 480, &im)) {
+            deja__synth_image im;
+            if (!deja__synth_render(seed, p, pass, 640, 480, &im)) {
                 st = DEJA_NOMEM;
                 break;
             }
@@ -166,7 +166,7 @@ int cmd_demo(int argc, char **argv)
             uint64_t b = now_ns();
             if (st == DEJA_OK) st = deja_bow_transform(bow, &f, 2, &r);
             uint64_t c = now_ns();
-            scene_free(&im);
+            deja__synth_free(&im);
             if (st != DEJA_OK) break;
             orb_ms += (double)(b - a) / 1e6;
             bow_ms += (double)(c - b) / 1e6;

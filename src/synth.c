@@ -1,8 +1,8 @@
-/* gen.c - deterministic textured scenes: a "place" is a canvas of random shapes (rectangles,
+/* synth.c - deterministic textured scenes: a "place" is a canvas of random shapes (rectangles,
  * ellipses, stripes, blobs) with fine noise, large enough to hold corners at every scale; a view
  * of it is an affine crop (rotation, scale, shift) with lighting change and sensor noise.
  * Everything derives from (seed, place, view) through splitmix64, so runs are repeatable. */
-#include "cli.h"
+#include "synth.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -90,7 +90,8 @@ static bool render_place(uint64_t seed, int place, int w, int h, canvas *c)
     return true;
 }
 
-bool scene_render(uint64_t seed, int place, int view, int width, int height, scene_image *out)
+bool deja__synth_render(uint64_t seed, int place, int view, int width, int height,
+                        deja__synth_image *out)
 {
     canvas c;
     int cw = width * 2, ch = height * 2;
@@ -135,7 +136,7 @@ bool scene_render(uint64_t seed, int place, int view, int width, int height, sce
     return true;
 }
 
-void scene_free(scene_image *im)
+void deja__synth_free(deja__synth_image *im)
 {
     free(im->pixels);
     im->pixels = NULL;
