@@ -270,6 +270,118 @@ DEJA_API const char *deja_bow_error(const deja_bow *b);
 /* DBoW2's L1 score between two L1-normalised vectors: 1 - 0.5 * |a - b|_1, in [0, 1]. */
 DEJA_API float deja_bow_score_l1(const deja_bow_vector *a, const deja_bow_vector *b);
 
+/* ---- loop-closure detector --------------------------------------------------------------- */
+
+/* Where a candidate stopped on its way to a loop event (deja_candidate.stage). */
+#define DEJA_STAGES(X)                                                                             \
+    X(ACCEPTED)    /* verified: a loop event */                                                    \
+    X(PREDECESSOR) /* the frame's score against its predecessor is below min_predecessor_score, \
+                      so no normalised score exists: the frame is not a query */                   \
+    X(SCORE)       /* normalised score below min_score */                                          \
+    X(ISLAND)      /* not the best frame of the best island */                                     \
+    X(TEMPORAL)    /* best island, not yet consistent over temporal_consistency queries */         \
+    X(MATCHES)     /* too few descriptor matches to fit a model */                                 \
+    X(INLIERS)     /* too few geometric inliers */
+
+typedef enum deja_stage {
+#define DEJA_X_(n) DEJA_STAGE_##n,
+    DEJA_STAGES(DEJA_X_)
+#undef DEJA_X_
+} deja_stage;
+
+/* "ACCEPTED", "SCORE", ...; "UNKNOWN" for other values. */
+DEJA_API const char *deja_stage_name(deja_stage s);
+
+/* Detector parameters. Defaults (deja_detector_params_default) follow DLoopDetector / ORB-SLAM
+ * practice and are one set for every sequence. */
+typedef struct deja_detector_params {
+    uint32_t direct_level;       /* vocabulary level of the direct index used for matching; 2 */
+    uint32_t recent_frames;      /* frames this recent are never candidates; 50 */
+    double recent_seconds;       /* and/or frames this recent in time (0 = off); 0 */
+    uint32_t max_candidates;     /* top-K frames by BoW score per query; 50 */
+    float min_predecessor_score; /* a frame whose score against the previous frame is lower has
+                                    no reliable normaliser and is not queried; 0.005 */
+    float min_score;             /* normalised score (score / predecessor score) to keep; 0.3 */
+    uint32_t island_gap;         /* frames closer than this form one island; 3 */
+    uint32_t temporal_consistency; /* consecutive queries whose best islands must agree; 3
+                                      (1 = no temporal check) */
+    uint32_t temporal_gap;       /* islands this close (in frames) agree; 3 */
+    /* geometric verification */
+    float match_ratio;           /* best < ratio * second-best descriptor distance; 0.8 */
+    uint32_t max_hamming;        /* binary descriptors: best match at most this far; 64 */
+    uint32_t min_inliers;        /* absolute minimum of RANSAC inliers; 20 */
+    float min_inlier_ratio;      /* and at least this fraction of the matches; 0.25 */
+    float sigma_px;              /* keypoint noise for the RANSAC threshold; 1 */
+    uint32_t ransac_iterations;  /* at most; 500 */
+    /* intrinsics (pixels) of the camera; all 0 = unknown: verify with a fundamental matrix */
+    double fx, fy, cx, cy;
+    uint32_t explain;            /* report this many best candidates per frame with the stage
+                                    that stopped each (0 = off); 0 */
+    const char *store_dir;       /* folder of the temporary feature-store file; NULL: $TMPDIR
+                                    or /tmp. The file is unlinked at once: nothing is left. */
+} deja_detector_params;
+
+DEJA_API deja_detector_params deja_detector_params_default(void);
+
+/* A loop closure: the query frame was recognised as the earlier matched frame. */
+typedef struct deja_loop {
+    uint32_t query, match;
+    float score;      /* BoW score of the pair */
+    float normalised; /* score / the query's predecessor score */
+    uint32_t n_matches, n_inliers;
+    double F[9];      /* x_match^T F x_query = 0 (pixels), row-major */
+} deja_loop;
+
+/* A candidate of the explanation: where it stopped and on what figure. */
+typedef struct deja_candidate {
+    uint32_t frame;
+    float score, normalised;
+    deja_stage stage;
+    float value;     /* the figure that failed (or passed, for ACCEPTED) */
+    float threshold; /* what it had to reach */
+} deja_candidate;
+
+enum { DEJA_TIME_FEATURES, DEJA_TIME_TRANSFORM, DEJA_TIME_QUERY, DEJA_TIME_VERIFY, DEJA_TIMES };
+
+/* What happened to one frame. Pointers are valid until the detector's next call. */
+typedef struct deja_frame_result {
+    uint32_t frame;        /* id of this frame: 0, 1, 2, ... in order of addition */
+    int has_loop;          /* 1 if loop is set */
+    deja_loop loop;
+    uint32_t n_keypoints, n_words;
+    double ms[DEJA_TIMES]; /* time of each stage (features only when the detector extracted) */
+    size_t n_candidates;   /* explained candidates, best BoW score first (params.explain) */
+    const deja_candidate *candidates;
+} deja_frame_result;
+
+/* Streams frames and reports loop closures. Owns an ORB extractor, a BoW transform, the inverted
+ * index and a file-backed feature store; borrows the vocabulary (it must outlive the detector). */
+typedef struct deja_detector deja_detector;
+
+DEJA_NODISCARD DEJA_API deja_status deja_detector_create(const deja_options *o,
+                                                        const deja_vocab *v,
+                                                        const deja_detector_params *p,
+                                                        deja_detector **out);
+DEJA_API void deja_detector_destroy(deja_detector *d); /* NULL ok */
+/* Pre-size for n_frames frames (avoids growth allocations while streaming). */
+DEJA_NODISCARD DEJA_API deja_status deja_detector_reserve(deja_detector *d, uint32_t n_frames);
+/* Add a frame from an image: ORB, then as deja_detector_add_features. timestamp_s is used by
+ * recent_seconds only (pass the frame's capture time, or 0). */
+DEJA_NODISCARD DEJA_API deja_status deja_detector_add_image(deja_detector *d, const deja_image *im,
+                                                           double timestamp_s,
+                                                           deja_frame_result *out);
+/* Add a frame from features computed elsewhere (keypoints required, the vocabulary's kind and
+ * descriptor size). On failure the detector is unchanged: no frame was added. */
+DEJA_NODISCARD DEJA_API deja_status deja_detector_add_features(deja_detector *d,
+                                                              const deja_features *f,
+                                                              double timestamp_s,
+                                                              deja_frame_result *out);
+DEJA_API uint32_t deja_detector_size(const deja_detector *d); /* frames added */
+/* Bytes the detector holds in memory (index, buffers), and in its feature-store file. */
+DEJA_API void deja_detector_memory(const deja_detector *d, uint64_t *heap_bytes,
+                                   uint64_t *store_bytes);
+DEJA_API const char *deja_detector_error(const deja_detector *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,7 +93,7 @@ deja_status deja__kernels_get(deja_simd want, deja__kernels *out)
         k.hamming_1xn = deja__hamming_1xn_avx2;
         k.l2sq_1xn = has_fma() ? deja__l2sq_1xn_avx2 : deja__l2sq_1xn_sse42;
         k.dot_f32 = has_fma() ? deja__dot_f32_avx2 : deja__dot_f32_sse42;
-        k.fast_row = deja__fast_row_sse2;
+        k.fast_row = deja__fast_row_avx2;
         break;
 #endif
 #if defined(__aarch64__)

@@ -52,6 +52,8 @@ float deja__dot_f32_avx2(const float *a, const float *b, size_t n);
 float deja__dot_f32_sse42(const float *a, const float *b, size_t n);
 int deja__fast_row_sse2(const uint8_t *row, ptrdiff_t stride, int x0, int x1, int threshold,
                         int32_t *xs);
+int deja__fast_row_avx2(const uint8_t *row, ptrdiff_t stride, int x0, int x1, int threshold,
+                        int32_t *xs);
 #endif
 #if defined(__aarch64__)
 void deja__hamming_1xn_neon(const uint8_t *q, const uint8_t *rows, size_t bytes, size_t n,

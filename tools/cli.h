@@ -52,6 +52,7 @@ int cmd_orb(int argc, char **argv);
 int cmd_bow(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 
 #endif

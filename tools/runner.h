@@ -1,0 +1,56 @@
+/* runner.h - streams frames through a detector, on one thread or with decode + ORB of the next
+ * frame overlapping the detector's work on the current one (two threads). Shared by `deja run`
+ * and `deja demo`. Results are the same with 1 or 2 threads: the features are. */
+#ifndef DEJA_RUNNER_H
+#define DEJA_RUNNER_H
+
+#include "cli.h"
+
+#include <stdio.h>
+
+/* A frame source: fill *im (valid until the next call) and *t for frame i; false + message on
+ * error. Called from the producer thread only. */
+typedef struct {
+    size_t n_frames;
+    bool (*next)(void *ctx, size_t i, deja_image *im, double *t, char *err, size_t err_bytes);
+    void *ctx;
+} frame_source;
+
+/* Counts the library's allocation calls (all threads). */
+typedef struct {
+    size_t calls; /* atomic */
+    size_t live;  /* atomic */
+} alloc_counter;
+
+deja_allocator counting_allocator(alloc_counter *c);
+
+typedef struct {
+    int threads;      /* 1 or 2 */
+    int json;         /* events as JSON lines */
+    int quiet;        /* no per-event output */
+    FILE *events;     /* where events go (stdout) */
+    FILE *csv;        /* per-frame CSV or NULL */
+    int progress;     /* progress bar on stderr if a terminal */
+    const char *const *names; /* frame names for output, or NULL */
+} run_config;
+
+typedef struct {
+    size_t frames, loops;
+    double ms_total[6]; /* decode, features, transform, query, verify, all */
+    double *frame_ms;   /* per frame total (malloc'd, n_frames) */
+    uint64_t rss_first, rss_last; /* bytes, after frame 0 and at the end */
+    uint64_t heap_bytes, store_bytes;
+    size_t allocs_after_warmup; /* allocation calls from frame 100 to the end */
+    uint32_t *loop_query, *loop_match; /* detected events (malloc'd, loops entries) */
+} run_summary;
+
+/* Run all frames; returns 0 or prints the error and returns 1. */
+int run_frames(deja_detector *det, const deja_options *o, const frame_source *src,
+               const run_config *cfg, alloc_counter *counter, run_summary *sum);
+void run_summary_free(run_summary *s);
+uint64_t resident_bytes(void);
+/* Detector parameters from `deja run`-style options; the summary lines of a run. */
+deja_detector_params params_from_args(int argc, char **argv);
+void print_summary(const run_summary *s, size_t n_frames);
+
+#endif
