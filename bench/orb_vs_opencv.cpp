@@ -12,8 +12,8 @@
 // - matching: keypoints of A (common area) whose nearest Hamming neighbour in B lies within
 //   2.5 px of the mapped position, over #A.
 //
-// Usage: orb_vs_opencv [--frames N] [--warps N] [--dir DIR]
-//   DIR defaults to <source>/../shared/data/tum-fr1-xyz/images.
+// Usage: orb_vs_opencv [--frames N] [--warps N] [--dir DIR]   or   orb_vs_opencv DIR [FRAMES]
+//   DIR defaults to <source>/../shared/data/tum-fr1-xyz/images, FRAMES to 200.
 #include "deja.h"
 
 #include <opencv2/core.hpp>
@@ -177,8 +177,13 @@ int main(int argc, char **argv)
             n_warps = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
+        else if (argv[i][0] != '-' && i == 1) // bench/run passes DIR FRAMES
+            dir = argv[i];
+        else if (argv[i][0] != '-' && i == 2)
+            n_frames = std::atoi(argv[i]);
         else {
-            std::fprintf(stderr, "usage: orb_vs_opencv [--frames N] [--warps N] [--dir DIR]\n");
+            std::fprintf(stderr, "usage: orb_vs_opencv [--frames N] [--warps N] [--dir DIR] | "
+                                 "DIR [FRAMES]\n");
             return 2;
         }
     }

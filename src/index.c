@@ -312,6 +312,15 @@ static deja_status place(deja__index *ix, const deja_bow_vector *v, size_t n_nz,
     uint32_t *words = n_nz && write ? (uint32_t *)(void *)addr(ix, vec) : NULL;
     float *weights = words ? (float *)(words + n_nz) : NULL;
     for (size_t i = 0; i < v->n; i++) {
+        /* Word states and tail blocks are cache misses scattered over the arena: the dry run
+         * fetches the states 16 words ahead, the replay the tail slots 8 words ahead. */
+        if (!write && i + 16 < v->n) __builtin_prefetch(word_state(ix, v->words[i + 16]));
+        if (write && i + 8 < v->n) {
+            const wstate *a = word_state(ix, v->words[i + 8]);
+            uint32_t s;
+            block_slot(a->count, &s);
+            if (s > 0) __builtin_prefetch(addr(ix, a->tail) + BLOCK_HEADER + (size_t)s * 8, 1);
+        }
         float d = v->weights[i];
         if (d == 0.0f) continue;
         wstate *ws = word_state(ix, v->words[i]);
