@@ -70,7 +70,7 @@ struct deja__index {
     /* word table: page unit per 128 words, 0 = none */
     uint32_t *pages;
     size_t n_pages;
-    uint64_t words_seen, n_postings;
+    uint64_t words_seen, n_postings, word_pages;
     /* per frame */
     uint32_t n_frames;
     uint32_t *vec_unit, *vec_n;
@@ -116,7 +116,8 @@ static inline unsigned block_slot(uint32_t count, uint32_t *slot)
         return BIG_CLASS;
     }
     unsigned c = BIG_CLASS - 1;
-    while (count < class_start(c)) c--;
+    while (count < class_start(c))
+        c--;
     *slot = count - class_start(c);
     return c;
 }
@@ -235,7 +236,8 @@ void deja__index_destroy(deja__index *ix)
 {
     if (!ix) return;
     const deja_allocator *a = &ix->alloc;
-    for (size_t c = 0; c < ix->n_chunks; c++) deja__free(a, ix->chunks[c], DEJA__INDEX_CHUNK_BYTES);
+    for (size_t c = 0; c < ix->n_chunks; c++)
+        deja__free(a, ix->chunks[c], DEJA__INDEX_CHUNK_BYTES);
     deja__free(a, ix->chunks, ix->chunks_cap * sizeof *ix->chunks);
     deja__free(a, ix->pages, ix->n_pages * sizeof *ix->pages);
     deja__free(a, ix->vec_unit, ix->vec_unit_cap * 4);
@@ -305,7 +307,8 @@ static deja_status place(deja__index *ix, const deja_bow_vector *v, size_t n_nz,
     }
     double norm = 0;
     if (write && ix->scoring == DEJA__SCORE_L2) {
-        for (size_t i = 0; i < v->n; i++) norm += (double)v->weights[i] * v->weights[i];
+        for (size_t i = 0; i < v->n; i++)
+            norm += (double)v->weights[i] * v->weights[i];
         norm = sqrt(norm);
     }
     uint32_t frame = ix->n_frames, k = 0;
@@ -316,9 +319,9 @@ static deja_status place(deja__index *ix, const deja_bow_vector *v, size_t n_nz,
          * fetches the states 16 words ahead, the replay the tail slots 8 words ahead. */
         if (!write && i + 16 < v->n) __builtin_prefetch(word_state(ix, v->words[i + 16]));
         if (write && i + 8 < v->n) {
-            const wstate *a = word_state(ix, v->words[i + 8]);
-            uint32_t s;
-            block_slot(a->count, &s);
+            const wstate *a = word_state(ix, v->words[i + 8]); /* NULL: a zero weight's word */
+            uint32_t s = 0;
+            if (a) block_slot(a->count, &s);
             if (s > 0) __builtin_prefetch(addr(ix, a->tail) + BLOCK_HEADER + (size_t)s * 8, 1);
         }
         float d = v->weights[i];
@@ -360,7 +363,8 @@ deja_status deja__index_add(deja__index *ix, const deja_bow_vector *v, uint32_t 
 {
     if (!ix) return DEJA_ERR(NULL, DEJA_INVALID_ARG, "index: add on a NULL index");
     if (!v || !frame)
-        return DEJA_ERR(ix->err, DEJA_INVALID_ARG, "index: add: %s is NULL", v ? "frame" : "vector");
+        return DEJA_ERR(ix->err, DEJA_INVALID_ARG, "index: add: %s is NULL",
+                        v ? "frame" : "vector");
     size_t n_nz;
     deja_status st = check_vector(ix, v, "added", &n_nz);
     if (st != DEJA_OK) return st;
@@ -380,6 +384,7 @@ deja_status deja__index_add(deja__index *ix, const deja_bow_vector *v, uint32_t 
         if (st != DEJA_OK) return st;
         memset(addr(ix, unit), 0, (size_t)PAGE_UNITS << UNIT_SHIFT);
         ix->pages[p] = unit;
+        ix->word_pages++;
     }
     uint64_t cur = ix->cur, end = ix->end;
     st = place(ix, v, n_nz, 0);
@@ -421,7 +426,8 @@ scan(deja__index *ix, const wstate *ws, double q, uint32_t limit, size_t *n_touc
         int last = m == left;
         if (p[m - 1].frame >= limit) { /* lists ascend by frame: the rest are newer */
             uint32_t k = 0;
-            while (p[k].frame < limit) k++;
+            while (p[k].frame < limit)
+                k++;
             m = k;
             last = 1;
         } else if (!last) {
@@ -430,7 +436,8 @@ scan(deja__index *ix, const wstate *ws, double q, uint32_t limit, size_t *n_touc
             const char *nb = addr(ix, next);
             size_t bytes = (size_t)32 << (cls + 1 < BIG_CLASS ? cls + 1 : BIG_CLASS);
             if (bytes > PREFETCH_BYTES) bytes = PREFETCH_BYTES;
-            for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(nb + o);
+            for (size_t o = 0; o < bytes; o += 64)
+                __builtin_prefetch(nb + o);
         }
         for (uint32_t i = 0; i < m; i++) {
             uint32_t f = p[i].frame;
@@ -501,7 +508,9 @@ deja_status deja__index_query(deja__index *ix, const deja_bow_vector *q,
     if (!ix) return DEJA_ERR(NULL, DEJA_INVALID_ARG, "index: query on a NULL index");
     if (!q || !n_results || (!results && top_k > 0))
         return DEJA_ERR(ix->err, DEJA_INVALID_ARG, "index: query: %s is NULL",
-                        !q ? "vector" : !n_results ? "n_results" : "results");
+                        !q           ? "vector"
+                        : !n_results ? "n_results"
+                                     : "results");
     size_t n_nz;
     deja_status st = check_vector(ix, q, "query", &n_nz);
     if (st != DEJA_OK) return st;
@@ -516,7 +525,8 @@ deja_status deja__index_query(deja__index *ix, const deja_bow_vector *q,
     deja__index_scoring s = ix->scoring;
     if (s == DEJA__SCORE_L2) {
         qnorm = 0;
-        for (size_t i = 0; i < q->n; i++) qnorm += (double)q->weights[i] * q->weights[i];
+        for (size_t i = 0; i < q->n; i++)
+            qnorm += (double)q->weights[i] * q->weights[i];
         qnorm = sqrt(qnorm);
     }
     size_t nt = 0;
@@ -625,6 +635,7 @@ void deja__index_get_stats(const deja__index *ix, deja__index_stats *out)
     out->frame_bytes = ix->vec_unit_cap * 4 + ix->vec_n_cap * 4 + ix->acc_cap * 8 +
                        ix->touched_cap * 4 + ix->bits_cap;
     out->table_bytes = ix->n_pages * sizeof *ix->pages;
+    out->word_pages = ix->word_pages;
     out->total_bytes = out->arena_bytes + out->frame_bytes + out->table_bytes +
                        ix->chunks_cap * sizeof *ix->chunks + sizeof *ix;
     out->chunk_allocs = ix->chunk_allocs;

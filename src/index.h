@@ -11,20 +11,20 @@
 
 #include "base.h"
 
-#define DEJA__INDEX_MAX_WORDS       (1u << 26)          /* vocabulary size limit */
-#define DEJA__INDEX_MAX_FRAMES      (UINT32_MAX - 1u)   /* frame ids are < this */
-#define DEJA__INDEX_MAX_FRAME_WORDS (1u << 17)          /* words of one stored vector (1 MiB) */
-#define DEJA__INDEX_CHUNK_BYTES     ((size_t)1 << 20)   /* arena chunk */
+#define DEJA__INDEX_MAX_WORDS       (1u << 26)        /* vocabulary size limit */
+#define DEJA__INDEX_MAX_FRAMES      (UINT32_MAX - 1u) /* frame ids are < this */
+#define DEJA__INDEX_MAX_FRAME_WORDS (1u << 17)        /* words of one stored vector (1 MiB) */
+#define DEJA__INDEX_CHUNK_BYTES     ((size_t)1 << 20) /* arena chunk */
 
 /* DBoW2's scoring functions (Galvez-Lopez & Tardos 2012, ScoringObject / TemplatedDatabase).
  * All but DOT take L1-normalised vectors (deja_bow_vector's contract); L2 re-normalises both
  * sides by their L2 norm. Results come best first; the score reported is DBoW2's: */
 typedef enum deja__index_scoring {
-    DEJA__SCORE_L1 = 0,        /* 1 - 0.5 |q - d|_1, in [0, 1] (default) */
-    DEJA__SCORE_L2 = 1,        /* 1 - sqrt(1 - q.d) on L2-normalised vectors, in [0, 1] */
-    DEJA__SCORE_CHI_SQUARE = 2, /* 2 sum q_i d_i / (q_i + d_i), in [0, 1] */
-    DEJA__SCORE_KL = 3,        /* KL divergence q || d with log(eps) for missing words: LOWER is
-                                  better (results still come best first) */
+    DEJA__SCORE_L1 = 0,            /* 1 - 0.5 |q - d|_1, in [0, 1] (default) */
+    DEJA__SCORE_L2 = 1,            /* 1 - sqrt(1 - q.d) on L2-normalised vectors, in [0, 1] */
+    DEJA__SCORE_CHI_SQUARE = 2,    /* 2 sum q_i d_i / (q_i + d_i), in [0, 1] */
+    DEJA__SCORE_KL = 3,            /* KL divergence q || d with log(eps) for missing words: LOWER is
+                                      better (results still come best first) */
     DEJA__SCORE_BHATTACHARYYA = 4, /* sum sqrt(q_i d_i), in [0, 1] */
     DEJA__SCORE_DOT = 5            /* sum q_i d_i on the vectors as given */
 } deja__index_scoring;
@@ -39,16 +39,17 @@ typedef struct deja__index_result {
 /* Counters for tests, tools and memory reports. */
 typedef struct deja__index_stats {
     uint32_t n_frames;
-    uint64_t n_postings;      /* postings stored (= stored vector entries) */
-    uint64_t words_seen;      /* distinct words with at least one posting */
-    uint64_t arena_bytes;     /* chunks obtained (postings, stored vectors, word-table pages) */
-    uint64_t arena_used;      /* of which carved out */
-    uint64_t frame_bytes;     /* per-frame arrays: vector refs, scores, touched list, bitmap */
-    uint64_t table_bytes;     /* top level of the word table */
-    uint64_t total_bytes;     /* everything the index holds from the allocator */
-    uint64_t chunk_allocs;    /* chunks obtained so far */
-    uint64_t last_visited;    /* postings read by the last query */
-    uint64_t last_touched;    /* distinct frames scored by the last query */
+    uint64_t n_postings;   /* postings stored (= stored vector entries) */
+    uint64_t words_seen;   /* distinct words with at least one posting */
+    uint64_t arena_bytes;  /* chunks obtained (postings, stored vectors, word-table pages) */
+    uint64_t arena_used;   /* of which carved out */
+    uint64_t frame_bytes;  /* per-frame arrays: vector refs, scores, touched list, bitmap */
+    uint64_t table_bytes;  /* top level of the word table */
+    uint64_t word_pages;   /* word-state pages made (128 words, 1.5 KiB each, in the arena) */
+    uint64_t total_bytes;  /* everything the index holds from the allocator */
+    uint64_t chunk_allocs; /* chunks obtained so far */
+    uint64_t last_visited; /* postings read by the last query */
+    uint64_t last_touched; /* distinct frames scored by the last query */
 } deja__index_stats;
 
 /* An empty index for a vocabulary of n_words (1 .. DEJA__INDEX_MAX_WORDS) words. Failure:

@@ -49,13 +49,16 @@ static vec random_vec(uint32_t n_words, size_t n)
     vec v = {0};
     v.words = malloc((n ? n : 1) * 4);
     v.weights = malloc((n ? n : 1) * 4);
-    for (size_t i = 0; i < n; i++) v.words[i] = (uint32_t)(rnd() % n_words);
+    for (size_t i = 0; i < n; i++)
+        v.words[i] = (uint32_t)(rnd() % n_words);
     qsort(v.words, n, 4, cmp_u32);
     for (size_t i = 0; i < n; i++)
         if (v.n == 0 || v.words[i] != v.words[v.n - 1]) v.words[v.n++] = v.words[i];
     double sum = 0;
-    for (size_t i = 0; i < v.n; i++) sum += v.weights[i] = (float)(0.05 + rnd01());
-    for (size_t i = 0; i < v.n; i++) v.weights[i] = (float)(v.weights[i] / sum);
+    for (size_t i = 0; i < v.n; i++)
+        sum += v.weights[i] = (float)(0.05 + rnd01());
+    for (size_t i = 0; i < v.n; i++)
+        v.weights[i] = (float)(v.weights[i] / sum);
     return v;
 }
 
@@ -72,15 +75,19 @@ static vec revisit(const vec *src, uint32_t n_words)
         uint32_t w = take_src ? src->words[i] : extra.words[j];
         float x = take_src ? src->weights[i] * (float)(0.5 + rnd01()) : extra.weights[j];
         if (take_src && j < extra.n && extra.words[j] == w) j++;
-        if (take_src) i++;
-        else j++;
+        if (take_src)
+            i++;
+        else
+            j++;
         if (take_src && rnd() % 5 == 0) continue; /* lose a word */
         v.words[v.n] = w;
         v.weights[v.n++] = x;
     }
     double sum = 0;
-    for (size_t k = 0; k < v.n; k++) sum += v.weights[k];
-    for (size_t k = 0; k < v.n; k++) v.weights[k] = (float)(v.weights[k] / sum);
+    for (size_t k = 0; k < v.n; k++)
+        sum += v.weights[k];
+    for (size_t k = 0; k < v.n; k++)
+        v.weights[k] = (float)(v.weights[k] / sum);
     free(extra.words);
     free(extra.weights);
     return v;
@@ -98,15 +105,18 @@ static vec *make_frames(size_t n, uint32_t n_words, size_t lo, size_t hi)
 {
     vec *f = calloc(n, sizeof *f);
     for (size_t i = 0; i < n; i++) {
-        if (i > 10 && i % 4 == 0) f[i] = revisit(&f[rnd() % (i - 5)], n_words);
-        else f[i] = random_vec(n_words, lo + (size_t)(rnd() % (hi - lo + 1)));
+        if (i > 10 && i % 4 == 0)
+            f[i] = revisit(&f[rnd() % (i - 5)], n_words);
+        else
+            f[i] = random_vec(n_words, lo + (size_t)(rnd() % (hi - lo + 1)));
     }
     return f;
 }
 
 static void frames_free(vec *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) vec_free(&f[i]);
+    for (size_t i = 0; i < n; i++)
+        vec_free(&f[i]);
     free(f);
 }
 
@@ -117,8 +127,10 @@ static int share_word(const vec *a, const vec *b)
     size_t i = 0, j = 0;
     while (i < a->n && j < b->n) {
         if (a->words[i] == b->words[j]) return 1;
-        if (a->words[i] < b->words[j]) i++;
-        else j++;
+        if (a->words[i] < b->words[j])
+            i++;
+        else
+            j++;
     }
     return 0;
 }
@@ -129,10 +141,13 @@ static double dense_score(deja__index_scoring s, const vec *q, const vec *d, uin
 {
     memset(qd, 0, n_words * sizeof *qd);
     memset(dd, 0, n_words * sizeof *dd);
-    for (size_t i = 0; i < q->n; i++) qd[q->words[i]] = q->weights[i];
-    for (size_t i = 0; i < d->n; i++) dd[d->words[i]] = d->weights[i];
+    for (size_t i = 0; i < q->n; i++)
+        qd[q->words[i]] = q->weights[i];
+    for (size_t i = 0; i < d->n; i++)
+        dd[d->words[i]] = d->weights[i];
     double qn = 0, dn = 0, r = 0;
-    for (uint32_t w = 0; w < n_words; w++) qn += qd[w] * qd[w], dn += dd[w] * dd[w];
+    for (uint32_t w = 0; w < n_words; w++)
+        qn += qd[w] * qd[w], dn += dd[w] * dd[w];
     qn = sqrt(qn), dn = sqrt(dn);
     for (uint32_t w = 0; w < n_words; w++) {
         double x = qd[w], y = dd[w];
@@ -347,7 +362,7 @@ static void l1_against_brute_force(uint32_t V, uint32_t N, size_t lo, size_t hi,
         ASSERT_OK(deja__index_add(ix, &qv, &id));
         ASSERT_EQ(id, t);
     }
-    EXPECT_LE(swaps, 3);            /* near-ties are rare with random weights */
+    EXPECT_LE(swaps, 3);             /* near-ties are rare with random weights */
     EXPECT_GE(nonempty, checks / 2); /* the check compared real lists */
     EXPECT_EQ(deja__index_size(ix), N);
     free(want);
@@ -385,8 +400,8 @@ TEST(every_scoring_equals_dense_reference)
             uint32_t limit = t > 3 ? t - 3 : 0;
             size_t n;
             ASSERT_OK(deja__index_query(ix, &qv, limit, 12, got, &n));
-            size_t nw = brute((deja__index_scoring)s, &frames[t], frames, t, limit, 1, V, qd, dd,
-                              want);
+            size_t nw =
+                brute((deja__index_scoring)s, &frames[t], frames, t, limit, 1, V, qd, dd, want);
             char what[64];
             snprintf(what, sizeof what, "%s frame %u", names[s], t);
             /* KL's values are ~36 (log eps): compare relative to that */
@@ -474,7 +489,45 @@ TEST(stored_vectors_round_trip_without_zero_weights)
     deja__index_stats st;
     deja__index_get_stats(ix, &st);
     EXPECT_GE(st.chunk_allocs, 2); /* the vectors span several chunks */
-    for (int i = 0; i < 300; i++) vec_free(&v[i]);
+    for (int i = 0; i < 300; i++)
+        vec_free(&v[i]);
+    deja__index_destroy(ix);
+}
+
+/* A zero weight's word gets no posting (nor a word-table page), in add and in query. */
+TEST(zero_weights_are_dropped)
+{
+    deja_allocator a = plain();
+    deja__index *ix;
+    ASSERT_OK(deja__index_create(&a, 1u << 20, DEJA__SCORE_L1, &ix));
+    uint32_t words[24];
+    float weights[24];
+    for (int i = 0; i < 24; i++)
+        words[i] = (uint32_t)i * 4096, weights[i] = 1.0f / 22;
+    weights[3] = 0.0f, weights[12] = -0.0f; /* -0 passes the >= 0 check and is a zero */
+    deja_bow_vector v = {24, words, weights};
+    uint32_t id;
+    ASSERT_OK(deja__index_add(ix, &v, &id));
+    ASSERT_OK(deja__index_add(ix, &v, &id));
+    deja__index_stats st;
+    deja__index_get_stats(ix, &st);
+    EXPECT_EQ(st.words_seen, 22);
+    EXPECT_EQ(st.n_postings, 44);
+    deja_bow_vector s;
+    ASSERT_OK(deja__index_frame(ix, 1, &s));
+    ASSERT_EQ(s.n, 22);
+    EXPECT_EQ(s.words[3], 4 * 4096);
+    /* a query made of the zero-weight words only matches nothing */
+    uint32_t qw[2] = {3 * 4096, 12 * 4096};
+    float qx[2] = {0.5f, 0.5f};
+    deja_bow_vector q = {2, qw, qx};
+    deja__index_result r[2];
+    size_t n;
+    ASSERT_OK(deja__index_query(ix, &q, UINT32_MAX, 2, r, &n));
+    EXPECT_EQ(n, 0);
+    ASSERT_OK(deja__index_query(ix, &v, UINT32_MAX, 2, r, &n));
+    ASSERT_EQ(n, 2);
+    EXPECT_NEAR(r[0].score, 1.0, 1e-6);
     deja__index_destroy(ix);
 }
 
@@ -574,7 +627,8 @@ TEST(after_reserve_adds_and_queries_allocate_nothing)
     const uint32_t V = 4000, N = 2000;
     vec *frames = make_frames(N, V, 20, 120);
     uint64_t postings = 0;
-    for (uint32_t i = 0; i < N; i++) postings += frames[i].n;
+    for (uint32_t i = 0; i < N; i++)
+        postings += frames[i].n;
     counter c = {0, 0, 0, -1};
     deja_allocator a = {count_alloc, count_free, &c};
     deja__index *ix;
@@ -609,7 +663,7 @@ TEST(after_reserve_adds_and_queries_allocate_nothing)
     deja__index_get_stats(ix, &st);
     EXPECT_EQ(queries, 0);
     EXPECT_LE(adds, 5 * 20 + 2 * st.chunk_allocs); /* 5 arrays x log1.5(2000 / 16), chunks */
-    EXPECT_EQ(st.total_bytes, c.live); /* the stats account for every byte */
+    EXPECT_EQ(st.total_bytes, c.live);             /* the stats account for every byte */
     deja__index_destroy(ix);
     EXPECT_EQ(c.live, 0);
     frames_free(frames, N);
@@ -665,8 +719,8 @@ TEST(out_of_memory_sweep_keeps_earlier_frames)
             deja_bow_vector v = view(&frames[q]);
             size_t n;
             ASSERT_OK(deja__index_query(ix, &v, UINT32_MAX, 8, got, &n));
-            size_t nw = brute(DEJA__SCORE_L1, &frames[q], frames, N, UINT32_MAX, 0, V, NULL, NULL,
-                              want);
+            size_t nw =
+                brute(DEJA__SCORE_L1, &frames[q], frames, N, UINT32_MAX, 0, V, NULL, NULL, want);
             check_topk(got, n, want, nw, 8, 1e-5, "after NOMEM");
         }
         deja__index_destroy(ix);
@@ -689,14 +743,16 @@ TEST(query_cost_is_independent_of_unrelated_frames)
     /* related frames use words < 1000; unrelated ones words >= 1000 */
     vec rel[60];
     uint32_t rel_id[60];
-    for (int i = 0; i < 60; i++) rel[i] = random_vec(1000, 60);
+    for (int i = 0; i < 60; i++)
+        rel[i] = random_vec(1000, 60);
     for (int i = 0; i < 60; i++) {
         deja_bow_vector v = view(&rel[i]);
         uint32_t id;
         ASSERT_OK(deja__index_add(lean, &v, &id));
         for (int j = 0; j < 100; j++) {
             vec u = random_vec(V - 1000, 200);
-            for (size_t w = 0; w < u.n; w++) u.words[w] += 1000;
+            for (size_t w = 0; w < u.n; w++)
+                u.words[w] += 1000;
             deja_bow_vector uv = view(&u);
             ASSERT_OK(deja__index_add(crowded, &uv, &id));
             vec_free(&u);
@@ -711,7 +767,8 @@ TEST(query_cost_is_independent_of_unrelated_frames)
         uint64_t expect = 0;
         for (int i = 0; i < cut; i++)
             for (size_t w = 0; w < q.n; w++)
-                for (size_t x = 0; x < rel[i].n; x++) expect += rel[i].words[x] == q.words[w];
+                for (size_t x = 0; x < rel[i].n; x++)
+                    expect += rel[i].words[x] == q.words[w];
         deja__index_result r1[8], r2[8];
         size_t n1, n2;
         deja__index_stats s1, s2;
@@ -730,7 +787,8 @@ TEST(query_cost_is_independent_of_unrelated_frames)
         }
     }
     EXPECT_GE(deja__index_size(crowded), 6000);
-    for (int i = 0; i < 60; i++) vec_free(&rel[i]);
+    for (int i = 0; i < 60; i++)
+        vec_free(&rel[i]);
     vec_free(&q);
     deja__index_destroy(lean);
     deja__index_destroy(crowded);
@@ -759,13 +817,17 @@ TEST(bench_zipf)
     const uint32_t V = 1000000, FEAT = 1000;
     const uint32_t marks[] = {1000, 10000, 100000};
     long until = atol(getenv("DEJA_BENCH_INDEX")); /* a number >= 1000: stop at that mark */
-    unsigned n_marks = until >= 10000 && until < 100000 ? 2 : until >= 1000 && until < 10000 ? 1 : 3;
+    unsigned n_marks = until >= 10000 && until < 100000 ? 2
+                       : until >= 1000 && until < 10000 ? 1
+                                                        : 3;
     double *cdf = malloc(V * sizeof *cdf);
     uint32_t *perm = malloc(V * 4), *words = malloc(FEAT * 4), *vw = malloc(FEAT * 4);
     float *vx = malloc(FEAT * 4);
     double acc = 0;
-    for (uint32_t r = 0; r < V; r++) cdf[r] = acc += 1.0 / (r + 1.0);
-    for (uint32_t r = 0; r < V; r++) cdf[r] /= acc, perm[r] = r;
+    for (uint32_t r = 0; r < V; r++)
+        cdf[r] = acc += 1.0 / (r + 1.0);
+    for (uint32_t r = 0; r < V; r++)
+        cdf[r] /= acc, perm[r] = r;
     for (uint32_t r = V - 1; r > 0; r--) {
         uint32_t j = (uint32_t)(rnd() % (r + 1)), t = perm[r];
         perm[r] = perm[j], perm[j] = t;
@@ -783,8 +845,10 @@ TEST(bench_zipf)
             uint32_t lo = 0, hi = V - 1;
             while (lo < hi) {
                 uint32_t mid = (lo + hi) / 2;
-                if (cdf[mid] < u) lo = mid + 1;
-                else hi = mid;
+                if (cdf[mid] < u)
+                    lo = mid + 1;
+                else
+                    hi = mid;
             }
             words[i] = lo;
         }
@@ -804,11 +868,14 @@ TEST(bench_zipf)
             uint32_t w = vw[i];
             float x = vx[i];
             size_t j = i;
-            for (; j > 0 && vw[j - 1] > w; j--) vw[j] = vw[j - 1], vx[j] = vx[j - 1];
+            for (; j > 0 && vw[j - 1] > w; j--)
+                vw[j] = vw[j - 1], vx[j] = vx[j - 1];
             vw[j] = w, vx[j] = x;
         }
-        for (size_t i = 0; i < n; i++) sum += vx[i];
-        for (size_t i = 0; i < n; i++) vx[i] = (float)(vx[i] / sum);
+        for (size_t i = 0; i < n; i++)
+            sum += vx[i];
+        for (size_t i = 0; i < n; i++)
+            vx[i] = (float)(vx[i] / sum);
         deja_bow_vector v = {n, vw, vx};
         uint64_t t0 = deja__now_ns();
         uint32_t id;
@@ -827,13 +894,13 @@ TEST(bench_zipf)
             deja__index_get_stats(ix, &st);
             long rss = rss_kib() - rss0;
             printf("frames %6u: add %7.1f us/frame, query %8.1f us (visited %llu postings, %llu "
-                   "frames), postings/frame %.0f, words seen %llu, index %.0f B/frame (arena "
-                   "%.0f), RSS %.0f B/frame\n",
+                   "frames), postings/frame %.0f, words seen %llu (%llu pages), index %.0f "
+                   "B/frame (arena %.0f), RSS %.0f B/frame\n",
                    marks[m], add_ns / 1e3 / marks[m], q_n ? q_ns / 1e3 / q_n : 0.0,
                    (unsigned long long)st.last_visited, (unsigned long long)st.last_touched,
                    (double)st.n_postings / st.n_frames, (unsigned long long)st.words_seen,
-                   (double)st.total_bytes / st.n_frames, (double)st.arena_used / st.n_frames,
-                   rss * 1024.0 / st.n_frames);
+                   (unsigned long long)st.word_pages, (double)st.total_bytes / st.n_frames,
+                   (double)st.arena_used / st.n_frames, rss * 1024.0 / st.n_frames);
             fflush(stdout);
             q_ns = q_n = 0;
             m++;
