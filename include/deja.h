@@ -309,7 +309,7 @@ typedef struct deja_detector_params {
     /* geometric verification */
     float match_ratio;           /* best < ratio * second-best descriptor distance; 0.8 */
     uint32_t max_hamming;        /* binary descriptors: best match at most this far; 64 */
-    uint32_t min_inliers;        /* absolute minimum of RANSAC inliers; 20 */
+    uint32_t min_inliers;        /* absolute minimum of RANSAC inliers; 40 */
     float min_inlier_ratio;      /* and at least this fraction of the matches; 0.25 */
     float sigma_px;              /* keypoint noise for the RANSAC threshold; 1 */
     uint32_t ransac_iterations;  /* at most; 500 */
@@ -363,7 +363,10 @@ DEJA_NODISCARD DEJA_API deja_status deja_detector_create(const deja_options *o,
                                                         const deja_detector_params *p,
                                                         deja_detector **out);
 DEJA_API void deja_detector_destroy(deja_detector *d); /* NULL ok */
-/* Pre-size for n_frames frames (avoids growth allocations while streaming). */
+/* Pre-size for n_frames frames in all: the index arena for the worst case (one posting per
+ * feature, ~24 B each: 24 KB per frame at 1000 features, virtual until used), the per-frame
+ * arrays and the store's offsets; frames up to n_frames then allocate nothing. Without it the
+ * index grows by 1 MiB chunks (about one every 50-100 frames). */
 DEJA_NODISCARD DEJA_API deja_status deja_detector_reserve(deja_detector *d, uint32_t n_frames);
 /* Add a frame from an image: ORB, then as deja_detector_add_features. timestamp_s is used by
  * recent_seconds only (pass the frame's capture time, or 0). */

@@ -86,7 +86,7 @@ deja_detector_params deja_detector_params_default(void)
     p.temporal_gap = 3;
     p.match_ratio = 0.8f;
     p.max_hamming = 64;
-    p.min_inliers = 20;
+    p.min_inliers = 40;
     p.min_inlier_ratio = 0.25f;
     p.sigma_px = 1.0f;
     p.ransac_iterations = 500;
@@ -116,6 +116,26 @@ static deja_status check_params(const deja_detector_params *p, const deja_vocab 
     return DEJA_OK;
 }
 
+/* Size the per-frame buffers of every stage for frames of up to orb.n_features features, so that
+ * a later frame does not allocate when it is the largest so far. */
+static deja_status warm_up(deja_detector *d)
+{
+    size_t n = (size_t)(d->opts.orb.n_features > 0 ? d->opts.orb.n_features : 1000);
+    uint32_t bytes = d->vocab->desc_bytes;
+    deja_status st;
+    if ((st = deja__geom_reserve(d->geom, n, bytes, d->p.fx > 0)) != DEJA_OK
+        || (st = deja__store_reserve_record(d->store, n, bytes)) != DEJA_OK)
+        return st;
+    uint8_t *zeros = deja__calloc(&d->alloc, n, bytes);
+    if (!zeros) return DEJA_ERR(NULL, DEJA_NOMEM, "detector: warm-up buffer");
+    deja_features f = {.n = n, .descriptors = zeros, .kind = d->vocab->kind, .desc_bytes = bytes};
+    deja_bow_result r;
+    if ((st = deja_bow_transform(d->bow, &f, d->p.direct_level, &r)) == DEJA_OK)
+        st = deja_bow_transform(d->bow_candidate, &f, d->p.direct_level, &r);
+    deja__free(&d->alloc, zeros, (size_t)n * bytes);
+    return st;
+}
+
 deja_status deja_detector_create(const deja_options *o, const deja_vocab *v,
                                  const deja_detector_params *p, deja_detector **out)
 {
@@ -142,7 +162,8 @@ deja_status deja_detector_create(const deja_options *o, const deja_vocab *v,
         && (st = deja_bow_create(&opts, v, &d->bow_candidate)) == DEJA_OK
         && (st = deja__index_create(&a, v->n_words, DEJA__SCORE_L1, &d->index)) == DEJA_OK
         && (st = deja__store_create(&a, params.store_dir, &d->store)) == DEJA_OK
-        && (st = deja__geom_create(&opts, &gp, &d->geom)) == DEJA_OK) {
+        && (st = deja__geom_create(&opts, &gp, &d->geom)) == DEJA_OK
+        && (st = warm_up(d)) == DEJA_OK) {
         *out = d;
         return DEJA_OK;
     }
@@ -169,7 +190,11 @@ void deja_detector_destroy(deja_detector *d)
 deja_status deja_detector_reserve(deja_detector *d, uint32_t n_frames)
 {
     deja_status st;
-    if ((st = deja__index_reserve(d->index, n_frames, (uint64_t)n_frames * 600)) != DEJA_OK
+    /* Upper bound: a frame stores at most one posting per feature (ORB's target count), plus
+     * the word-table pages (12 B per word, half a posting's share). */
+    uint64_t per_frame = (uint64_t)(d->opts.orb.n_features > 0 ? d->opts.orb.n_features : 1000);
+    uint64_t postings = (uint64_t)n_frames * per_frame + d->vocab->n_words / 2;
+    if ((st = deja__index_reserve(d->index, n_frames, postings)) != DEJA_OK
         || (st = deja__store_reserve(d->store, n_frames)) != DEJA_OK) {
         deja__error_copy(d->err);
         return st;

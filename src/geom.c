@@ -1067,6 +1067,23 @@ static deja_status reserve_verify(deja__geom *g, size_t n, int essential)
     return DEJA_OK;
 }
 
+deja_status deja__geom_reserve(deja__geom *g, size_t n, uint32_t desc_bytes, int essential)
+{
+    const deja_allocator *al = &g->alloc;
+    size_t row_bytes;
+    if (!deja__mul_ok(n, desc_bytes, &row_bytes))
+        return DEJA_ERR(g->err, DEJA_LIMIT, "geom: reserve for %zu features", n);
+    if (!deja__reserve(al, (void **)&g->rows, &g->rows_cap, row_bytes, 1) ||
+        !deja__reserve(al, (void **)&g->cand, &g->cand_cap, n, sizeof *g->cand) ||
+        !deja__reserve(al, (void **)&g->dist_u, &g->dist_u_cap, n, 4) ||
+        !deja__reserve(al, (void **)&g->dist_f, &g->dist_f_cap, n, 4) ||
+        !deja__reserve(al, (void **)&g->used_a, &g->used_a_cap, n + 1, 1) ||
+        !deja__reserve(al, (void **)&g->used_b, &g->used_b_cap, n + 1, 1) ||
+        !deja__reserve(al, (void **)&g->matches, &g->matches_cap, n + 1, sizeof *g->matches))
+        return DEJA_ERR(g->err, DEJA_NOMEM, "geom: out of memory reserving %zu features", n);
+    return reserve_verify(g, n, essential);
+}
+
 static int finite_kp(const deja_keypoint *k)
 {
     return isfinite(k->x) && isfinite(k->y);

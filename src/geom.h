@@ -69,6 +69,9 @@ typedef struct deja__geom deja__geom;
 deja_status deja__geom_create(const deja_options *o, const deja__geom_params *p, deja__geom **out);
 void deja__geom_destroy(deja__geom *g); /* NULL ok */
 const char *deja__geom_error(const deja__geom *g);
+/* Size every buffer for frames of up to n features (so that matching and verifying such frames
+ * never allocates). */
+deja_status deja__geom_reserve(deja__geom *g, size_t n, uint32_t desc_bytes, int essential);
 
 /* Match frame A against frame B through their direct indices (same vocabulary and level): for
  * every node present in both, each feature of A under it takes its nearest feature of B under

@@ -90,6 +90,15 @@ static size_t record_bytes(size_t n, size_t desc_bytes)
     return sizeof(record_head) + n * (sizeof(packed_kp) + desc_bytes);
 }
 
+deja_status deja__store_reserve_record(deja__store *s, size_t n, uint32_t desc_bytes)
+{
+    if (n > (1u << 24)) return DEJA_ERR(s->err, DEJA_LIMIT, "feature store: %zu features", n);
+    if (!deja__reserve(&s->alloc, (void **)&s->io, &s->io_cap, record_bytes(n, desc_bytes), 1)
+        || !deja__reserve(&s->alloc, (void **)&s->kps, &s->kps_cap, n, sizeof *s->kps))
+        return DEJA_ERR(s->err, DEJA_NOMEM, "feature store: out of memory");
+    return DEJA_OK;
+}
+
 static deja_status write_all(deja__store *s, const uint8_t *p, size_t bytes, uint64_t at)
 {
     while (bytes > 0) {

@@ -12,6 +12,8 @@ typedef struct deja__store deja__store;
 deja_status deja__store_create(const deja_allocator *a, const char *dir, deja__store **out);
 void deja__store_destroy(deja__store *s);
 deja_status deja__store_reserve(deja__store *s, uint32_t n_frames);
+/* Size the record buffers for frames of up to n features of desc_bytes. */
+deja_status deja__store_reserve_record(deja__store *s, size_t n, uint32_t desc_bytes);
 /* Append frame features (keypoints required); returns DEJA_IO on a write error. The frame id is
  * the number of frames appended before it. */
 deja_status deja__store_append(deja__store *s, const deja_features *f);

@@ -19,11 +19,11 @@
 #include "base.h"
 
 typedef struct deja__world_params {
-    uint64_t seed;            /* everything derives from it; default 1 */
-    int width, height;        /* image size in pixels, 16..8192; default 640 x 480 */
-    double hfov_deg;          /* horizontal field of view, 10..160; default 70 */
-    uint32_t n_frames;        /* sequence length, 1..10^8; default 3000 */
-    double fps;               /* timestamps of the pose file only; default 30 */
+    uint64_t seed;     /* everything derives from it; default 1 */
+    int width, height; /* image size in pixels, 16..8192; default 640 x 480 */
+    double hfov_deg;   /* horizontal field of view, 10..160; default 70 */
+    uint32_t n_frames; /* sequence length, 1..10^8; default 3000 */
+    double fps;        /* timestamps of the pose file only; default 30 */
     /* floor plan */
     int blocks_x, blocks_y;   /* blocks per side, 1..64; default 4 x 4 */
     double block_min_m;       /* block side lengths drawn in [min, max] per grid row/column; */
@@ -34,28 +34,34 @@ typedef struct deja__world_params {
                                  its own texture; default 4 */
     double texels_per_m;      /* wall texture resolution, 16..1024; default 192 */
     uint64_t max_atlas_bytes; /* limit on the wall textures with their mipmaps; default 200 MiB */
+    double repeat_frac;       /* share of wall pieces that repeat an earlier piece's texture
+                                 (stretched to their length): look-alike places, as in real
+                                 buildings; default 0.1 */
     /* route */
-    double speed_m;           /* camera travel per frame; default 0.1 (3 m/s at 30 fps) */
-    double camera_height_m;   /* default 1.6 */
-    double turn_radius_m;     /* corners are circular arcs of this radius at most; default 1.5 */
-    double offset_m;          /* largest lateral offset from the corridor centre; default 0.5 */
-    double sway_deg;          /* amplitude of the head's yaw sway; default 2 */
+    double speed_m;         /* camera travel per frame; default 0.1 (3 m/s at 30 fps) */
+    double camera_height_m; /* default 1.6 */
+    double turn_radius_m;   /* corners are circular arcs of this radius at most; default 1.5 */
+    double offset_m;        /* largest lateral offset from the corridor centre; default 0.5 */
+    double sway_deg;        /* amplitude of the head's yaw sway; default 2 */
     /* per-frame nuisances */
-    double gain_amp;          /* lighting gain 1 +- gain_amp, slowly varying; default 0.25 */
-    double bias_amp;          /* lighting bias +- bias_amp grey levels; default 15 */
-    double noise_sigma;       /* sensor noise (approximately Gaussian), grey levels; default 3 */
-    double exposure;          /* shutter open time / frame interval, for motion blur; default 0.3
-                                 (0: no blur) */
+    double gain_amp;    /* lighting gain 1 +- gain_amp, slowly varying; default 0.25 */
+    double bias_amp;    /* lighting bias +- bias_amp grey levels; default 15 */
+    double noise_sigma; /* sensor noise (approximately Gaussian), grey levels; default 3 */
+    double exposure;    /* shutter open time / frame interval, for motion blur; default 0.2
+                           (0: no blur) */
     /* ground truth: j < i is a loop of i when i - j >= gt_min_gap, the camera centres are within
        gt_max_dist_m and the optical axes within gt_max_angle_deg */
-    uint32_t gt_min_gap;      /* default 100 */
-    double gt_max_dist_m;     /* default 1.0 */
-    double gt_max_angle_deg;  /* default 30 */
+    uint32_t gt_min_gap;     /* default 50 (the detector's default recent window) */
+    double gt_max_dist_m;    /* default 1.0 */
+    double gt_max_angle_deg; /* default 30 */
     /* optional real photographs tiled onto the walls instead of the procedural textures;
        borrowed during create only. NULL / 0: procedural. */
     const deja_image *photos;
     size_t n_photos;
 } deja__world_params;
+
+/* The loose rule: pairs this close (and within gt_max_angle_deg) are not false positives. */
+#define DEJA__WORLD_LOOSE_DIST_M 6.0
 
 typedef struct deja__world deja__world;
 typedef struct deja__world_view deja__world_view;
@@ -81,9 +87,9 @@ typedef struct deja__world_info {
     uint32_t n_walls;       /* textured wall pieces */
     uint32_t n_route_nodes; /* corridor crossings visited by the route (with repeats) */
     double plan_w_m, plan_h_m;
-    double route_m;         /* route length generated (>= n_frames * speed) */
-    uint64_t atlas_bytes;   /* wall textures with mipmaps */
-    uint64_t total_bytes;   /* everything the world holds from the allocator */
+    double route_m;       /* route length generated (>= n_frames * speed) */
+    uint64_t atlas_bytes; /* wall textures with mipmaps */
+    uint64_t total_bytes; /* everything the world holds from the allocator */
 } deja__world_info;
 
 deja__world_params deja__world_params_default(void);
@@ -114,8 +120,7 @@ DEJA_NODISCARD deja_status deja__world_nuisance_of(const deja__world *w, uint32_
 /* Render frame i into dst (width x height bytes, rows stride >= width bytes apart). Uses the
  * world's scratch: not thread-safe (see deja__world_view). Allocates nothing. INVALID_ARG on a
  * NULL dst, a small stride or i out of range. */
-DEJA_NODISCARD deja_status deja__world_render(deja__world *w, uint32_t i, uint8_t *dst,
-                                              int stride);
+DEJA_NODISCARD deja_status deja__world_render(deja__world *w, uint32_t i, uint8_t *dst, int stride);
 /* Render any pose (inside the corridors; elsewhere the picture is undefined but safe) with the
  * given nuisances, NULL for none. INVALID_ARG on NaN / infinite values or a bad nuisance. */
 DEJA_NODISCARD deja_status deja__world_render_pose(deja__world *w, const deja__world_pose *pose,
@@ -140,6 +145,12 @@ typedef void (*deja__world_loop_fn)(void *user, uint32_t query, const uint32_t *
                                     size_t n_matches);
 DEJA_NODISCARD deja_status deja__world_loops(const deja__world *w, deja__world_loop_fn fn,
                                              void *user);
+/* The same with another rule: camera centres within max_dist_m, optical axes within
+ * max_angle_deg (the index gap stays gt_min_gap). A looser rule gives the pairs that are not
+ * counted as false positives: views a few metres apart down the same corridor share content. */
+DEJA_NODISCARD deja_status deja__world_loops_within(const deja__world *w, double max_dist_m,
+                                                    double max_angle_deg, deja__world_loop_fn fn,
+                                                    void *user);
 /* The loop rule on two poses (the one the ground truth applies, without the index gap). */
 int deja__world_poses_loop(const deja__world *w, const deja__world_pose *a,
                            const deja__world_pose *b);
@@ -148,6 +159,9 @@ int deja__world_poses_loop(const deja__world *w, const deja__world_pose *a,
  * one match, 0-based, matches earlier and ascending) and the poses in TUM format ("timestamp tx
  * ty tz qx qy qz qw", camera to world, timestamp i / fps). IO with the path and errno text. */
 DEJA_NODISCARD deja_status deja__world_write_loops(const deja__world *w, const char *path);
+DEJA_NODISCARD deja_status deja__world_write_loops_within(const deja__world *w, const char *path,
+                                                          double max_dist_m,
+                                                          double max_angle_deg);
 DEJA_NODISCARD deja_status deja__world_write_poses(const deja__world *w, const char *path);
 
 #endif

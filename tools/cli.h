@@ -3,7 +3,6 @@
 #define DEJA_CLI_H
 
 #include "deja.h"
-#include "synth.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,7 +50,7 @@ int cmd_vocab(int argc, char **argv);
 int cmd_orb(int argc, char **argv);
 int cmd_bow(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
-int cmd_gen(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
 

@@ -1,226 +1,180 @@
-/* cmd_demo.c - `deja gen` writes generated scenes as PGM; `deja demo` is the built-in default:
- * it trains a vocabulary on generated training places, stores one view of each test place, then
- * asks, for a second view of every test place (moved camera, other lighting, noise), which stored
- * place it is by BoW score. No files are needed; the vocabulary is written and mmap-loaded back. */
+/* cmd_demo.c - `deja demo`, the built-in default: a camera walks through a generated textured 3D
+ * world on a route that revisits places (lighting changes, sensor noise, motion blur, lateral
+ * offsets and reversed directions on revisits), with its true loops known from the exact poses.
+ * A vocabulary is trained on a separately generated world, the detector runs over the sequence,
+ * and precision / recall against the known loops are printed. `deja synth` writes such a
+ * sequence to a folder (PGM frames, loops.txt, poses.txt) for other tools and benchmarks. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "world_source.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-int cmd_gen(int argc, char **argv)
+static int make_dir(const char *path)
 {
-    static const char *const valued[] = {"--places", "--views", "--seed", "--width", "--height", NULL};
-    char *out[1];
-    if (positionals(argc, argv, valued, out, 1) != 1) {
-        fprintf(stderr, "usage: deja gen [--places 20] [--views 2] [--seed 1] [--width 640]\n"
-                        "       [--height 480] OUT_FOLDER\n");
-        return 2;
-    }
-    long places = opt_long(argc, argv, "--places", 20), views = opt_long(argc, argv, "--views", 2);
-    long w = opt_long(argc, argv, "--width", 640), h = opt_long(argc, argv, "--height", 480);
-    uint64_t seed = (uint64_t)opt_long(argc, argv, "--seed", 1);
-    if (places < 1 || views < 1 || w < 64 || h < 64 || w > 8192 || h > 8192) {
-        fprintf(stderr, "deja gen: places, views >= 1; width, height in 64..8192\n");
-        return 2;
-    }
-    if (mkdir(out[0], 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "deja gen: %s: %s\n", out[0], strerror(errno));
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "deja: %s: %s\n", path, strerror(errno));
         return 1;
     }
-    for (long p = 0; p < places; p++)
-        for (long v = 0; v < views; v++) {
-            deja__synth_image im;
-            if (!deja__synth_render(seed, (int)p, (int)v, (int)w, (int)h, &im)) return fail("gen", DEJA_NOMEM, "");
-            char path[4096];
-            snprintf(path, sizeof path, "%s/place%04ld_view%ld.pgm", out[0], p, v);
-            deja_image view = {im.width, im.height, im.width, im.pixels};
-            deja_status st = deja_image_write_pgm(&view, path);
-            deja__synth_free(&im);
-            if (st != DEJA_OK) return fail(path, st, deja_last_error());
-        }
-    printf("wrote %ld places x %ld views to %s\n", places, views, out[0]);
     return 0;
 }
 
-/* ORB descriptors of one rendered view, copied out (malloc). */
-static deja_status describe(deja_orb *orb, uint64_t seed, int place, int view, uint8_t **desc,
-                            size_t *n)
+/* World parameters from --seed, --frames, --width, --height. */
+static deja__world_params world_from_args(int argc, char **argv, uint32_t default_frames)
 {
-    deja__synth_image im;
-    if (!deja__synth_render(seed, place, view, 640, 480, &im)) return DEJA_NOMEM;
-    deja_image v = {im.width, im.height, im.width, im.pixels};
-    deja_features f;
-    deja_status st = deja_orb_detect(orb, &v, &f);
-    if (st == DEJA_OK) {
-        *desc = malloc(f.n * 32 + 1);
-        if (!*desc) st = DEJA_NOMEM;
-        else memcpy(*desc, f.descriptors, f.n * 32);
-        *n = f.n;
+    deja__world_params p = deja__world_params_default();
+    p.seed = (uint64_t)opt_long(argc, argv, "--seed", 7);
+    p.n_frames = (uint32_t)opt_long(argc, argv, "--frames", default_frames);
+    p.width = (int)opt_long(argc, argv, "--width", p.width);
+    p.height = (int)opt_long(argc, argv, "--height", p.height);
+    return p;
+}
+
+int cmd_synth(int argc, char **argv)
+{
+    static const char *const valued[] = {"--seed", "--frames", "--width", "--height", NULL};
+    char *out[1];
+    if (positionals(argc, argv, valued, out, 1) != 1) {
+        fprintf(stderr, "usage: deja synth [--frames 3000] [--seed 7] [--width 640] [--height 480] OUT\n"
+                        "  writes OUT/images/NNNNNN.pgm, OUT/loops.txt (query match1 match2 ...:\n"
+                        "  centres within 1 m, axes within 30 degrees, 100+ frames apart),\n"
+                        "  OUT/loops_loose.txt (the same within 6 m: not false positives),\n"
+                        "  OUT/poses.txt (TUM: timestamp tx ty tz qx qy qz qw)\n");
+        return 2;
     }
-    deja__synth_free(&im);
-    return st;
+    deja__world_params p = world_from_args(argc, argv, 3000);
+    char path[4096], err[600];
+    snprintf(path, sizeof path, "%s/images", out[0]);
+    if (make_dir(out[0]) || make_dir(path)) return 1;
+    world_source ws;
+    if (!world_source_open(&ws, &p, err, sizeof err)) return fail("synth", DEJA_INVALID_ARG, err);
+    int rc = 0;
+    snprintf(path, sizeof path, "%s/loops.txt", out[0]);
+    deja_status st = deja__world_write_loops(ws.world, path);
+    snprintf(path, sizeof path, "%s/loops_loose.txt", out[0]);
+    if (st == DEJA_OK)
+        st = deja__world_write_loops_within(ws.world, path, DEJA__WORLD_LOOSE_DIST_M,
+                                            p.gt_max_angle_deg);
+    snprintf(path, sizeof path, "%s/poses.txt", out[0]);
+    if (st == DEJA_OK) st = deja__world_write_poses(ws.world, path);
+    progress bar;
+    progress_start(&bar, "frames", p.n_frames);
+    for (uint32_t i = 0; i < p.n_frames && st == DEJA_OK; i++) {
+        st = deja__world_render(ws.world, i, ws.pixels, ws.width);
+        snprintf(path, sizeof path, "%s/images/%06u.pgm", out[0], i);
+        deja_image im = {ws.width, ws.height, ws.width, ws.pixels};
+        if (st == DEJA_OK) st = deja_image_write_pgm(&im, path);
+        progress_update(&bar, i + 1);
+    }
+    progress_end(&bar);
+    if (st != DEJA_OK) rc = fail("synth", st, deja_last_error());
+    else printf("wrote %u frames, loops.txt and poses.txt to %s\n", p.n_frames, out[0]);
+    world_source_close(&ws);
+    return rc;
 }
 
 int cmd_demo(int argc, char **argv)
 {
-    static const char *const valued[] = {"--out", "--places", "--train-places", "--seed", NULL};
+    static const char *const valued[] = {"--out", "--seed", "--frames", "--threads", "--width", "--explain",
+                                         "--height", "--vocab-images", NULL};
     char *unused[1];
     if (positionals(argc, argv, valued, unused, 1) != 0) {
-        fprintf(stderr, "usage: deja demo [--out deja-demo] [--places 40] [--train-places 40] [--seed 7]\n");
+        fprintf(stderr, "usage: deja demo [--out deja-demo] [--frames 2000] [--seed 7] [--threads 2]\n"
+                        "                 [--vocab-images 200] [--explain N] [deja run options]\n");
         return 2;
     }
     const char *out = opt_str(argc, argv, "--out", "deja-demo");
-    int places = (int)opt_long(argc, argv, "--places", 40);
-    int train_places = (int)opt_long(argc, argv, "--train-places", 40);
-    uint64_t seed = (uint64_t)opt_long(argc, argv, "--seed", 7);
-    if (places < 2 || train_places < 1 || places > 100000 || train_places > 100000) {
-        fprintf(stderr, "deja demo: --places >= 2, --train-places >= 1\n");
-        return 2;
-    }
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "deja demo: %s: %s\n", out, strerror(errno));
-        return 1;
-    }
-    deja_options o = deja_options_default();
-    deja_orb *orb = NULL;
-    deja_vocab *voc = NULL;
-    deja_bow *bow = NULL;
-    deja_status st = deja_orb_create(&o, &orb);
-    if (st != DEJA_OK) return fail("orb", st, deja_last_error());
-    printf("deja demo: %s SIMD kernels, output in %s/\n", deja_simd_name(deja_simd_detect()), out);
-
-    /* 1. Vocabulary from training places that the test never shows (other seed). */
+    if (make_dir(out)) return 1;
+    deja__world_params wp = world_from_args(argc, argv, 2000);
+    char path[4096], err[600];
     uint64_t t0 = now_ns();
-    deja_features *sets = calloc((size_t)train_places, sizeof *sets);
-    uint8_t **descs = calloc((size_t)train_places, sizeof *descs);
-    size_t total = 0;
-    progress bar;
-    progress_start(&bar, "features", (uint64_t)train_places);
-    for (int p = 0; p < train_places && st == DEJA_OK; p++) {
-        size_t n = 0;
-        st = describe(orb, seed * 1000003u + 17, p, 0, &descs[p], &n);
-        sets[p] = (deja_features){.n = n, .descriptors = descs[p], .kind = DEJA_DESC_BINARY, .desc_bytes = 32};
-        total += n;
-        progress_update(&bar, (uint64_t)p + 1);
-    }
-    progress_end(&bar);
-    char vocab_path[4096];
-    snprintf(vocab_path, sizeof vocab_path, "%s/vocab.dvoc", out);
-    if (st == DEJA_OK) {
-        deja_vocab_params vp = deja_vocab_params_default();
-        vp.depth = 4; /* 10^4 words: enough for a few tens of thousands of training features */
-        deja_vocab *trained = NULL;
-        st = deja_vocab_train(&o, &vp, sets, (size_t)train_places, &trained);
-        if (st == DEJA_OK) st = deja_vocab_save(trained, vocab_path);
-        deja_vocab_destroy(trained);
-    }
-    for (int p = 0; p < train_places; p++) free(descs[p]);
-    free(descs);
-    free(sets);
-    if (st != DEJA_OK) {
-        deja_orb_destroy(orb);
-        return fail("demo vocabulary", st, deja_last_error());
-    }
-    double train_ms = ms_since(t0);
-    uint64_t t1 = now_ns();
-    st = deja_vocab_load(&o, vocab_path, 0, &voc);
-    double load_ms = ms_since(t1);
-    if (st == DEJA_OK) st = deja_bow_create(&o, voc, &bow);
-    if (st != DEJA_OK) {
-        deja_orb_destroy(orb);
-        deja_vocab_destroy(voc);
-        return fail("demo load", st, deja_last_error());
-    }
-    deja_vocab_info info;
-    deja_vocab_get_info(voc, &info);
-    printf("vocabulary: %u words from %zu features of %d training places in %.1f s; "
-           "mmap load %.3f ms\n", info.n_words, total, train_places, train_ms / 1e3, load_ms);
 
-    /* 2. Store view 0 of each test place, then query with view 1. */
-    uint32_t **words = calloc((size_t)places, sizeof *words);
-    float **weights = calloc((size_t)places, sizeof *weights);
-    deja_bow_vector *db = calloc((size_t)places, sizeof *db);
-    double orb_ms = 0, bow_ms = 0;
-    int correct = 0, frames = 0;
+    /* 1. A vocabulary from another world: other plan, other textures. */
+    deja__world_params vp = wp;
+    vp.seed = wp.seed + 1000003;
+    vp.n_frames = 3000;
+    alloc_counter counter = {0};
+    deja_options o = deja_options_default();
+    o.allocator = counting_allocator(&counter);
+    deja_vocab *trained = NULL, *voc = NULL;
+    uint32_t vocab_images = (uint32_t)opt_long(argc, argv, "--vocab-images", 200);
+    printf("deja demo: %s kernels; training a vocabulary on %u frames of another generated world\n",
+           deja_simd_name(deja_simd_detect()), vocab_images);
+    deja_status st = train_world_vocab(&o, &vp, vocab_images, 5, &trained);
+    snprintf(path, sizeof path, "%s/vocab.dvoc", out);
+    if (st == DEJA_OK) st = deja_vocab_save(trained, path);
+    deja_vocab_destroy(trained);
+    if (st != DEJA_OK) return fail("demo vocabulary", st, deja_last_error());
+    uint64_t t1 = now_ns();
+    if ((st = deja_vocab_load(&o, path, 0, &voc)) != DEJA_OK) return fail(path, st, deja_last_error());
+    double load_ms = ms_since(t1);
+    deja_vocab_info vi;
+    deja_vocab_get_info(voc, &vi);
+    printf("vocabulary: %u words, trained in %.1f s, %s loads by mmap in %.2f ms\n", vi.n_words,
+           (double)(t1 - t0) / 1e9, path, load_ms);
+
+    /* 2. The sequence and its true loops. */
+    world_source ws;
+    if (!world_source_open(&ws, &wp, err, sizeof err)) {
+        deja_vocab_destroy(voc);
+        return fail("demo world", DEJA_INVALID_ARG, err);
+    }
+    ground_truth gt = {0}, gt_loose = {0};
+    int rc = 1;
+    deja_detector *det = NULL;
+    FILE *events = NULL, *csv = NULL;
+    run_summary sum = {0};
+    if (!ground_truth_from_world(ws.world, 0, &gt) || !ground_truth_from_world(ws.world, 1, &gt_loose)) {
+        fail("demo ground truth", DEJA_NOMEM, "");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/loops.txt", out);
+    if ((st = deja__world_write_loops(ws.world, path)) != DEJA_OK) {
+        fail(path, st, deja_last_error());
+        goto done;
+    }
+    printf("sequence: %u frames of %dx%d through a generated world; %u frames revisit an earlier "
+           "place (true loops in %s)\n", wp.n_frames, wp.width, wp.height, gt.n_queries, path);
+
+    /* 3. Detection. Intrinsics are known here, so verification uses the essential matrix. */
+    deja_detector_params dp = params_from_args(argc, argv);
+    deja__world_intrinsics(ws.world, &dp.fx, &dp.fy, &dp.cx, &dp.cy);
+    if ((st = deja_detector_create(&o, voc, &dp, &det)) != DEJA_OK
+        || (st = deja_detector_reserve(det, wp.n_frames)) != DEJA_OK) {
+        fail("demo detector", st, deja_last_error());
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/events.txt", out);
+    events = fopen(path, "w");
     char csv_path[4096];
-    snprintf(csv_path, sizeof csv_path, "%s/queries.csv", out);
-    FILE *csv = fopen(csv_path, "w");
-    if (csv) fprintf(csv, "place,view,keypoints,words,best_place,best_score,true_score\n");
-    progress_start(&bar, "places", (uint64_t)places * 2);
-    for (int pass = 0; pass < 2 && st == DEJA_OK; pass++) {
-        for (int p = 0; p < places && st == DEJA_OK; p++) {
-            deja__synth_image im;
-            if (!deja__synth_render(seed, p, pass, 640, 480, &im)) {
-                st = DEJA_NOMEM;
-                break;
-            }
-            deja_image v = {im.width, im.height, im.width, im.pixels};
-            deja_features f;
-            deja_bow_result r;
-            uint64_t a = now_ns();
-            st = deja_orb_detect(orb, &v, &f);
-            uint64_t b = now_ns();
-            if (st == DEJA_OK) st = deja_bow_transform(bow, &f, 2, &r);
-            uint64_t c = now_ns();
-            deja__synth_free(&im);
-            if (st != DEJA_OK) break;
-            orb_ms += (double)(b - a) / 1e6;
-            bow_ms += (double)(c - b) / 1e6;
-            frames++;
-            if (pass == 0) {
-                words[p] = malloc(r.bow.n * sizeof(uint32_t) + 1);
-                weights[p] = malloc(r.bow.n * sizeof(float) + 1);
-                if (!words[p] || !weights[p]) {
-                    st = DEJA_NOMEM;
-                    break;
-                }
-                memcpy(words[p], r.bow.words, r.bow.n * sizeof(uint32_t));
-                memcpy(weights[p], r.bow.weights, r.bow.n * sizeof(float));
-                db[p] = (deja_bow_vector){r.bow.n, words[p], weights[p]};
-            } else {
-                int best = -1;
-                float best_score = -1;
-                for (int q = 0; q < places; q++) {
-                    float s = deja_bow_score_l1(&r.bow, &db[q]);
-                    if (s > best_score) best_score = s, best = q;
-                }
-                correct += best == p;
-                if (csv)
-                    fprintf(csv, "%d,1,%zu,%zu,%d,%.5f,%.5f\n", p, f.n, r.bow.n, best, best_score,
-                            deja_bow_score_l1(&r.bow, &db[p]));
-            }
-            progress_update(&bar, (uint64_t)(pass * places + p + 1));
-        }
+    snprintf(csv_path, sizeof csv_path, "%s/frames.csv", out);
+    csv = fopen(csv_path, "w");
+    if (!events || !csv) {
+        fprintf(stderr, "deja: cannot write in %s\n", out);
+        goto done;
     }
-    progress_end(&bar);
+    frame_source src = world_frames(&ws);
+    run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2), .events = events,
+                      .csv = csv, .progress = isatty(STDERR_FILENO)};
+    if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
+    loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
+    printf("loops: %zu events, %zu correct (within 6 m): precision %.3f; recall %.3f (%u of %u "
+           "frames within 1 m of an earlier one found)\n",
+           s.events, s.true_positives, s.precision, s.recall, s.queries_found, gt.n_queries);
+    print_summary(&sum, wp.n_frames);
+    printf("events: %s; per-frame times and memory: %s\n", path, csv_path);
+    rc = 0;
+done:
+    run_summary_free(&sum);
+    if (events) fclose(events);
     if (csv) fclose(csv);
-    int rc = 0;
-    if (st != DEJA_OK) {
-        rc = fail("demo", st, deja_last_error());
-    } else {
-        printf("place recognition: %d of %d changed views matched their place (top-1 %.1f %%)\n",
-               correct, places, 100.0 * correct / places);
-        printf("per frame: ORB %.2f ms, BoW transform %.3f ms (mean of %d frames)\n",
-               orb_ms / frames, bow_ms / frames, frames);
-        printf("per-query scores: %s\n", csv_path);
-        if (correct * 10 < places * 9) {
-            fprintf(stderr, "deja demo: recognition below 90 %%: something is wrong\n");
-            rc = 1;
-        }
-    }
-    for (int p = 0; p < places; p++) {
-        free(words[p]);
-        free(weights[p]);
-    }
-    free(words);
-    free(weights);
-    free(db);
-    deja_bow_destroy(bow);
+    deja_detector_destroy(det);
+    ground_truth_free(&gt);
+    ground_truth_free(&gt_loose);
+    world_source_close(&ws);
     deja_vocab_destroy(voc);
-    deja_orb_destroy(orb);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* cmd_run.c - `deja run`: loop-closure detection over a folder of images or a list file. */
 #define _POSIX_C_SOURCE 200809L
-#include "runner.h"
+#include "world_source.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,14 +71,79 @@ void print_summary(const run_summary *s, size_t n_frames)
     free(sorted);
 }
 
+/* `deja run --world N`: the detector over a generated sequence, scored against its true loops. */
+static int run_world(int argc, char **argv, const char *vocab_path, long n_frames)
+{
+    alloc_counter counter = {0};
+    deja_options o = deja_options_default();
+    o.allocator = counting_allocator(&counter);
+    deja__world_params wp = deja__world_params_default();
+    wp.seed = (uint64_t)opt_long(argc, argv, "--seed", 7);
+    wp.n_frames = (uint32_t)n_frames;
+    char err[600];
+    world_source ws;
+    deja_vocab *voc = NULL;
+    deja_detector *det = NULL;
+    ground_truth gt = {0}, gt_loose = {0};
+    run_summary sum = {0};
+    FILE *csv = NULL;
+    int rc = 1;
+    deja_status st = deja_vocab_load(&o, vocab_path, 0, &voc);
+    if (st != DEJA_OK) return fail(vocab_path, st, deja_last_error());
+    if (!world_source_open(&ws, &wp, err, sizeof err)) {
+        deja_vocab_destroy(voc);
+        return fail("world", DEJA_INVALID_ARG, err);
+    }
+    deja_detector_params dp = params_from_args(argc, argv);
+    deja__world_intrinsics(ws.world, &dp.fx, &dp.fy, &dp.cx, &dp.cy);
+    if ((st = deja_detector_create(&o, voc, &dp, &det)) != DEJA_OK
+        || (st = deja_detector_reserve(det, wp.n_frames < 10000 ? wp.n_frames : 10000)) != DEJA_OK) {
+        fail("detector", st, deja_last_error());
+        goto done;
+    }
+    if (!ground_truth_from_world(ws.world, 0, &gt) || !ground_truth_from_world(ws.world, 1, &gt_loose)) {
+        fail("ground truth", DEJA_NOMEM, "");
+        goto done;
+    }
+    const char *csv_path = opt_str(argc, argv, "--csv", NULL);
+    if (csv_path && !(csv = fopen(csv_path, "w"))) {
+        fprintf(stderr, "deja: %s: cannot write\n", csv_path);
+        goto done;
+    }
+    frame_source src = world_frames(&ws);
+    run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
+                      .json = opt_flag(argc, argv, "--json"), .events = stdout, .csv = csv,
+                      .progress = isatty(STDERR_FILENO)};
+    if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
+    loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
+    if (!cfg.json) {
+        printf("loops: %zu events, %zu correct (within 6 m): precision %.3f; recall %.3f (%u of %u "
+               "frames within 1 m of an earlier one found)\n", s.events, s.true_positives, s.precision, s.recall, s.queries_found,
+               gt.n_queries);
+        print_summary(&sum, wp.n_frames);
+    }
+    rc = 0;
+done:
+    if (csv) fclose(csv);
+    run_summary_free(&sum);
+    ground_truth_free(&gt);
+    ground_truth_free(&gt_loose);
+    deja_detector_destroy(det);
+    world_source_close(&ws);
+    deja_vocab_destroy(voc);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const char *const valued[] = {"--vocab", "--csv", "--threads", "--recent", "--candidates",
                                          "--consistency", "--min-inliers", "--level", "--explain",
-                                         "--min-score", "--intrinsics", "--fps", NULL};
+                                         "--min-score", "--intrinsics", "--fps", "--world", "--seed", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *vocab_path = opt_str(argc, argv, "--vocab", NULL);
+    long world_frames_n = opt_long(argc, argv, "--world", 0);
+    if (world_frames_n > 0 && n_in == 0 && vocab_path) return run_world(argc, argv, vocab_path, world_frames_n);
     if (n_in < 1 || n_in > 64 || !vocab_path) {
         fprintf(stderr,
                 "usage: deja run --vocab V.dvoc [options] FOLDER|LIST|IMAGES...\n"
@@ -90,9 +155,11 @@ int cmd_run(int argc, char **argv)
                 "  --candidates N       top-K BoW candidates per query (50)\n"
                 "  --min-score X        normalised score to keep a candidate (0.3)\n"
                 "  --consistency N      consecutive consistent queries before verification (3)\n"
-                "  --min-inliers N      geometric inliers to accept (20)\n"
+                "  --min-inliers N      geometric inliers to accept (40)\n"
                 "  --intrinsics fx,fy,cx,cy   verify with an essential matrix\n"
-                "  --fps F              frame rate for timestamps (30)\n");
+                "  --fps F              frame rate for timestamps (30)\n"
+                "or:    deja run --vocab V.dvoc --world N [--seed 7] [options]\n"
+                "  a generated world sequence of N frames, scored against its true loops\n");
         return 2;
     }
     path_list paths = {0};
@@ -112,7 +179,7 @@ int cmd_run(int argc, char **argv)
     int rc = 1;
     if ((st = deja_vocab_load(&o, vocab_path, 0, &voc)) != DEJA_OK
         || (st = deja_detector_create(&o, voc, &dp, &det)) != DEJA_OK
-        || (st = deja_detector_reserve(det, (uint32_t)paths.n)) != DEJA_OK
+        || (st = deja_detector_reserve(det, (uint32_t)(paths.n < 10000 ? paths.n : 10000))) != DEJA_OK
         || (st = deja_decoder_create(&o, &dec)) != DEJA_OK) {
         fail("setup", st, det ? deja_detector_error(det) : deja_last_error());
         goto done;

@@ -8,12 +8,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "deja %s - fast visual loop-closure detection\n\n"
                "usage: deja COMMAND [options]\n\n"
-               "  demo                       built-in demo on generated places (no data needed)\n"
+               "  demo                       loop detection on a generated world (no data needed)\n"
                "  run --vocab V IMAGES...    loop-closure detection over a sequence\n"
                "  vocab train|info|import|export   build, inspect and convert vocabularies\n"
                "  orb IMAGES...              ORB features: time per stage\n"
                "  bow --vocab V IMAGES...    decode -> ORB -> BoW: time per stage, --match\n"
-               "  gen OUT_FOLDER             write generated scenes as PGM\n"
+               "  synth OUT                  write a generated sequence with its true loops\n"
                "  version                    version and SIMD kernels in use\n\n"
                "IMAGES is a folder (file-name order), a list file, or image files.\n"
                "Run a command without arguments for its options.\n",
@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     if (strcmp(c, "vocab") == 0) return cmd_vocab(argc - 2, argv + 2);
     if (strcmp(c, "orb") == 0) return cmd_orb(argc - 2, argv + 2);
     if (strcmp(c, "bow") == 0) return cmd_bow(argc - 2, argv + 2);
-    if (strcmp(c, "gen") == 0) return cmd_gen(argc - 2, argv + 2);
+    if (strcmp(c, "synth") == 0) return cmd_synth(argc - 2, argv + 2);
     if (strcmp(c, "version") == 0 || strcmp(c, "--version") == 0) {
         printf("deja %s (SIMD: %s)\n", deja_version(), deja_simd_name(deja_simd_detect()));
         return 0;
