@@ -1,9 +1,9 @@
-/* test_pipeline.c - the stages together: decode -> ORB -> BoW on generated places. Proves that a
- * steady-state frame allocates nothing, and that BoW scores recognise places across viewpoint and
- * lighting changes (a broken extractor, vocabulary or transform fails it). */
+/* test_pipeline.c - the stages together: decode -> ORB -> BoW on frames of the generated world.
+ * Proves that a steady-state frame allocates nothing, and that BoW scores alone recognise a place
+ * seen again (a broken extractor, vocabulary or transform fails it). */
 #include "deja.h"
-#include "synth.h"
 #include "test.h"
+#include "world.h"
 
 typedef struct {
     size_t calls, live, peak;
@@ -25,48 +25,65 @@ static void count_free(void *u, void *p, size_t n)
     free(p);
 }
 
-/* A PGM file image in memory, so that decode is part of the steady-state loop. */
-static uint8_t *pgm_bytes(const deja__synth_image *im, size_t *bytes)
+static deja__world *make_world(uint64_t seed, uint32_t n_frames)
 {
+    deja__world_params p = deja__world_params_default();
+    p.seed = seed;
+    p.n_frames = n_frames;
+    deja_allocator a = deja__allocator(NULL); /* the fixture is not counted */
+    deja__world *w = NULL;
+    return deja__world_create(&a, &p, &w) == DEJA_OK ? w : NULL;
+}
+
+/* A PGM file of frame i in memory, so that decode is part of the steady-state loop. */
+static uint8_t *pgm_frame(deja__world *w, uint32_t i, size_t *bytes)
+{
+    const deja__world_params *p = deja__world_get_params(w);
     char head[64];
-    int h = snprintf(head, sizeof head, "P5\n%d %d\n255\n", im->width, im->height);
-    *bytes = (size_t)h + (size_t)im->width * im->height;
+    int h = snprintf(head, sizeof head, "P5\n%d %d\n255\n", p->width, p->height);
+    *bytes = (size_t)h + (size_t)p->width * p->height;
     uint8_t *b = malloc(*bytes);
     memcpy(b, head, (size_t)h);
-    memcpy(b + h, im->pixels, (size_t)im->width * im->height);
+    if (deja__world_render(w, i, b + h, p->width) != DEJA_OK) {
+        free(b);
+        return NULL;
+    }
     return b;
 }
 
-/* Train a small vocabulary on places of another world (seed). */
-static deja_vocab *train_vocab(const deja_options *o, int n_places)
+/* A vocabulary trained on another world (other plan, other textures). */
+static deja_vocab *train_vocab(const deja_options *o, int n_images)
 {
+    deja__world *w = make_world(1000003, 3000);
     deja_orb *orb;
-    if (deja_orb_create(o, &orb) != DEJA_OK) return NULL;
-    deja_features *sets = calloc((size_t)n_places, sizeof *sets);
-    uint8_t **d = calloc((size_t)n_places, sizeof *d);
+    if (!w || deja_orb_create(o, &orb) != DEJA_OK) return NULL;
+    const deja__world_params *p = deja__world_get_params(w);
+    uint8_t *px = malloc((size_t)p->width * p->height);
+    deja_features *sets = calloc((size_t)n_images, sizeof *sets);
+    uint8_t **d = calloc((size_t)n_images, sizeof *d);
     int ok = 1;
-    for (int p = 0; p < n_places && ok; p++) {
-        deja__synth_image im;
-        ok = deja__synth_render(99, p, 0, 640, 480, &im);
-        deja_image v = {im.width, im.height, im.width, im.pixels};
+    for (int k = 0; k < n_images && ok; k++) {
+        deja_image im = {p->width, p->height, p->width, px};
         deja_features f;
-        ok = ok && deja_orb_detect(orb, &v, &f) == DEJA_OK;
+        ok = deja__world_render(w, (uint32_t)(k * 3000 / n_images), px, p->width) == DEJA_OK
+             && deja_orb_detect(orb, &im, &f) == DEJA_OK;
         if (ok) {
-            d[p] = malloc(f.n * 32 + 1);
-            memcpy(d[p], f.descriptors, f.n * 32);
-            sets[p] = (deja_features){.n = f.n, .descriptors = d[p], .kind = DEJA_DESC_BINARY,
+            d[k] = malloc(f.n * 32 + 1);
+            memcpy(d[k], f.descriptors, f.n * 32);
+            sets[k] = (deja_features){.n = f.n, .descriptors = d[k], .kind = DEJA_DESC_BINARY,
                                       .desc_bytes = 32};
         }
-        deja__synth_free(&im);
     }
     deja_vocab *v = NULL;
-    deja_vocab_params p = deja_vocab_params_default();
-    p.depth = 4;
-    if (ok && deja_vocab_train(o, &p, sets, (size_t)n_places, &v) != DEJA_OK) v = NULL;
-    for (int i = 0; i < n_places; i++) free(d[i]);
+    deja_vocab_params vp = deja_vocab_params_default();
+    vp.depth = 5;
+    if (ok && deja_vocab_train(o, &vp, sets, (size_t)n_images, &v) != DEJA_OK) v = NULL;
+    for (int i = 0; i < n_images; i++) free(d[i]);
     free(d);
     free(sets);
+    free(px);
     deja_orb_destroy(orb);
+    deja__world_destroy(w);
     return v;
 }
 
@@ -76,98 +93,132 @@ TEST(steady_state_frames_allocate_nothing)
     deja_options o = deja_options_default();
     o.allocator = (deja_allocator){count_alloc, count_free, &c};
     o.n_threads = 1;
-    deja_vocab *voc = train_vocab(&o, 12);
+    deja_vocab *voc = train_vocab(&o, 30);
     ASSERT(voc != NULL);
+    deja__world *w = make_world(5, 420);
+    ASSERT(w != NULL);
     deja_decoder *dec;
     deja_orb *orb;
     deja_bow *bow;
     ASSERT_OK(deja_decoder_create(&o, &dec));
     ASSERT_OK(deja_orb_create(&o, &orb));
     ASSERT_OK(deja_bow_create(&o, voc, &bow));
-    /* 8 distinct frames cycled: 10 warm-up frames, then 200 counted ones. */
-    enum { N_FRAMES = 8 };
-    uint8_t *files[N_FRAMES];
-    size_t sizes[N_FRAMES];
-    for (int i = 0; i < N_FRAMES; i++) {
-        deja__synth_image im;
-        ASSERT(deja__synth_render(5, i / 2, i % 2, 640, 480, &im));
-        files[i] = pgm_bytes(&im, &sizes[i]);
-        deja__synth_free(&im);
-    }
     size_t before = 0;
-    for (int frame = 0; frame < 210; frame++) {
+    for (uint32_t frame = 0; frame < 210; frame++) {
         if (frame == 10) before = c.calls;
+        size_t bytes;
+        uint8_t *file = pgm_frame(w, frame * 2, &bytes);
+        ASSERT(file != NULL);
         deja_image im;
         deja_features f;
         deja_bow_result r;
-        int i = frame % N_FRAMES;
-        ASSERT_OK(deja_decoder_read_memory(dec, files[i], sizes[i], "frame.pgm", &im));
+        ASSERT_OK(deja_decoder_read_memory(dec, file, bytes, "frame.pgm", &im));
         ASSERT_OK(deja_orb_detect(orb, &im, &f));
         ASSERT_OK(deja_bow_transform(bow, &f, 2, &r));
+        free(file);
         EXPECT_GE(f.n, 500);
         EXPECT_GE(r.bow.n, 100);
     }
-    EXPECT_EQ(c.calls, before);
-    for (int i = 0; i < N_FRAMES; i++) free(files[i]);
+    EXPECT_EQ(c.calls, before); /* frames 10..209 */
     deja_bow_destroy(bow);
     deja_orb_destroy(orb);
     deja_decoder_destroy(dec);
     deja_vocab_destroy(voc);
+    deja__world_destroy(w);
     EXPECT_EQ(c.live, 0);
 }
 
-TEST(bow_scores_recognise_places_across_view_changes)
+/* The first true match of every query frame, by the world's exact ground truth. */
+typedef struct {
+    uint32_t query[4096], match[4096];
+    size_t n;
+} pairs;
+
+static void on_loop(void *user, uint32_t q, const uint32_t *m, size_t n)
+{
+    pairs *p = user;
+    (void)n;
+    if (p->n < 4096) p->query[p->n] = q, p->match[p->n++] = m[0];
+}
+
+static size_t bow_of(deja__world *w, deja_orb *orb, deja_bow *bow, uint32_t i, uint8_t *px,
+                     uint32_t **words, float **weights)
+{
+    const deja__world_params *p = deja__world_get_params(w);
+    deja_image im = {p->width, p->height, p->width, px};
+    deja_features f;
+    deja_bow_result r;
+    if (deja__world_render(w, i, px, p->width) != DEJA_OK || deja_orb_detect(orb, &im, &f) != DEJA_OK
+        || deja_bow_transform(bow, &f, 2, &r) != DEJA_OK)
+        return 0;
+    *words = malloc(r.bow.n * 4 + 1);
+    *weights = malloc(r.bow.n * 4 + 1);
+    memcpy(*words, r.bow.words, r.bow.n * 4);
+    memcpy(*weights, r.bow.weights, r.bow.n * 4);
+    return r.bow.n;
+}
+
+TEST(bow_scores_recognise_places_seen_again)
 {
     deja_options o = deja_options_default();
-    deja_vocab *voc = train_vocab(&o, 20);
+    deja_vocab *voc = train_vocab(&o, 60);
     ASSERT(voc != NULL);
+    deja__world *w = make_world(3, 2000);
+    ASSERT(w != NULL);
+    static pairs gt;
+    gt.n = 0;
+    ASSERT_OK(deja__world_loops(w, on_loop, &gt));
+    ASSERT(gt.n >= 200);
     deja_orb *orb;
     deja_bow *bow;
     ASSERT_OK(deja_orb_create(&o, &orb));
     ASSERT_OK(deja_bow_create(&o, voc, &bow));
+    const deja__world_params *p = deja__world_get_params(w);
+    uint8_t *px = malloc((size_t)p->width * p->height);
+    /* 24 revisits spread over the sequence; the database holds their 24 earlier views. */
     enum { PLACES = 24 };
-    uint32_t *words[PLACES];
-    float *weights[PLACES];
+    uint32_t *dbw[PLACES], *qw;
+    float *dbf[PLACES], *qf;
     deja_bow_vector db[PLACES];
+    for (int k = 0; k < PLACES; k++) {
+        size_t j = (size_t)k * gt.n / PLACES;
+        db[k].n = bow_of(w, orb, bow, gt.match[j], px, &dbw[k], &dbf[k]);
+        db[k].words = dbw[k];
+        db[k].weights = dbf[k];
+        ASSERT(db[k].n > 0);
+    }
     int correct = 0;
     double true_score = 0, other_score = 0;
-    for (int pass = 0; pass < 2; pass++)
-        for (int p = 0; p < PLACES; p++) {
-            deja__synth_image im;
-            ASSERT(deja__synth_render(3, p, pass, 640, 480, &im));
-            deja_image v = {im.width, im.height, im.width, im.pixels};
-            deja_features f;
-            deja_bow_result r;
-            ASSERT_OK(deja_orb_detect(orb, &v, &f));
-            ASSERT_OK(deja_bow_transform(bow, &f, 2, &r));
-            deja__synth_free(&im);
-            if (pass == 0) {
-                words[p] = malloc(r.bow.n * 4 + 1);
-                weights[p] = malloc(r.bow.n * 4 + 1);
-                memcpy(words[p], r.bow.words, r.bow.n * 4);
-                memcpy(weights[p], r.bow.weights, r.bow.n * 4);
-                db[p] = (deja_bow_vector){r.bow.n, words[p], weights[p]};
-                continue;
-            }
-            int best = -1;
-            float best_s = -1;
-            for (int q = 0; q < PLACES; q++) {
-                float s = deja_bow_score_l1(&r.bow, &db[q]);
-                if (q == p) true_score += s;
-                else other_score += s / (PLACES - 1);
-                if (s > best_s) best_s = s, best = q;
-            }
-            correct += best == p;
+    for (int k = 0; k < PLACES; k++) {
+        size_t j = (size_t)k * gt.n / PLACES;
+        deja_bow_vector q = {bow_of(w, orb, bow, gt.query[j], px, &qw, &qf), NULL, NULL};
+        q.words = qw;
+        q.weights = qf;
+        int best = -1;
+        float best_s = -1;
+        for (int m = 0; m < PLACES; m++) {
+            float s = deja_bow_score_l1(&q, &db[m]);
+            if (m == k) true_score += s;
+            else other_score += s / (PLACES - 1);
+            if (s > best_s) best_s = s, best = m;
         }
-    /* Measured: 24 of 24 places found; the true place scores 0.33 on average against 0.16 for the
-     * others (2x). Random words would give ~1x and a chance top-1 of 1/24. */
-    EXPECT_GE(correct, PLACES - 1);
-    EXPECT_GE(true_score / PLACES, 1.5 * other_score / PLACES);
-    for (int p = 0; p < PLACES; p++) {
-        free(words[p]);
-        free(weights[p]);
+        correct += best == k;
+        free(qw);
+        free(qf);
     }
+    fprintf(stderr, "  %d of %d found; mean score %.3f for the true place, %.3f for others\n",
+            correct, PLACES, true_score / PLACES, other_score / PLACES);
+    /* Measured: 13 of 24 by BoW alone (look-alike corridors; the detector's geometric check does
+     * the rest), true place 0.119 against 0.053. Random words would find ~1 with equal scores. */
+    EXPECT_GE(correct, 10);
+    EXPECT_GE(true_score, 1.6 * other_score);
+    for (int k = 0; k < PLACES; k++) {
+        free(dbw[k]);
+        free(dbf[k]);
+    }
+    free(px);
     deja_bow_destroy(bow);
     deja_orb_destroy(orb);
     deja_vocab_destroy(voc);
+    deja__world_destroy(w);
 }
