@@ -22,35 +22,32 @@ static int make_dir(const char *path)
     return 0;
 }
 
-/* World parameters from --seed, --frames, --width, --height. */
-static deja__world_params world_from_args(int argc, char **argv, uint32_t default_frames)
-{
-    deja__world_params p = deja__world_params_default();
-    p.seed = (uint64_t)opt_long(argc, argv, "--seed", 7);
-    p.n_frames = (uint32_t)opt_long(argc, argv, "--frames", default_frames);
-    p.width = (int)opt_long(argc, argv, "--width", p.width);
-    p.height = (int)opt_long(argc, argv, "--height", p.height);
-    return p;
-}
-
 int cmd_synth(int argc, char **argv)
 {
-    static const char *const valued[] = {"--seed", "--frames", "--width", "--height", NULL};
+    static const char *const valued[] = {"--seed", "--frames", "--width", "--height", "--blocks",
+                                         "--textures", NULL};
     char *out[1];
     if (positionals(argc, argv, valued, out, 1) != 1) {
-        fprintf(stderr, "usage: deja synth [--frames 3000] [--seed 7] [--width 640] [--height 480] OUT\n"
+        fprintf(stderr, "usage: deja synth [--frames 3000] [--seed 7] [--width 640] [--height 480]\n"
+                        "                  [--blocks 4] [--textures PHOTO_FOLDER] OUT\n"
                         "  writes OUT/images/NNNNNN.pgm, OUT/loops.txt (query match1 match2 ...:\n"
                         "  centres within 1 m, axes within 30 degrees, 100+ frames apart),\n"
                         "  OUT/loops_loose.txt (the same within 6 m: not false positives),\n"
                         "  OUT/poses.txt (TUM: timestamp tx ty tz qx qy qz qw)\n");
         return 2;
     }
-    deja__world_params p = world_from_args(argc, argv, 3000);
+    deja__world_params p;
+    photo_set photos;
     char path[4096], err[600];
     snprintf(path, sizeof path, "%s/images", out[0]);
-    if (make_dir(out[0]) || make_dir(path)) return 1;
+    if (!world_params_from_args(argc, argv, 3000, &p, &photos) || make_dir(out[0]) || make_dir(path)) {
+        photo_set_free(&photos);
+        return 1;
+    }
     world_source ws;
-    if (!world_source_open(&ws, &p, err, sizeof err)) return fail("synth", DEJA_INVALID_ARG, err);
+    bool opened = world_source_open(&ws, &p, err, sizeof err);
+    photo_set_free(&photos);
+    if (!opened) return fail("synth", DEJA_INVALID_ARG, err);
     int rc = 0;
     snprintf(path, sizeof path, "%s/loops.txt", out[0]);
     deja_status st = deja__world_write_loops(ws.world, path);
@@ -79,16 +76,22 @@ int cmd_synth(int argc, char **argv)
 int cmd_demo(int argc, char **argv)
 {
     static const char *const valued[] = {"--out", "--seed", "--frames", "--threads", "--width", "--explain",
-                                         "--height", "--vocab-images", NULL};
+                                         "--height", "--vocab-images", "--blocks", "--textures", NULL};
     char *unused[1];
     if (positionals(argc, argv, valued, unused, 1) != 0) {
         fprintf(stderr, "usage: deja demo [--out deja-demo] [--frames 2000] [--seed 7] [--threads 2]\n"
+                        "                 [--blocks 4] [--textures PHOTO_FOLDER]\n"
                         "                 [--vocab-images 200] [--explain N] [deja run options]\n");
         return 2;
     }
     const char *out = opt_str(argc, argv, "--out", "deja-demo");
     if (make_dir(out)) return 1;
-    deja__world_params wp = world_from_args(argc, argv, 2000);
+    deja__world_params wp;
+    photo_set photos;
+    if (!world_params_from_args(argc, argv, 2000, &wp, &photos)) {
+        photo_set_free(&photos);
+        return 1;
+    }
     char path[4096], err[600];
     uint64_t t0 = now_ns();
 
@@ -104,6 +107,7 @@ int cmd_demo(int argc, char **argv)
     printf("deja demo: %s kernels; training a vocabulary on %u frames of another generated world\n",
            deja_simd_name(deja_simd_detect()), vocab_images);
     deja_status st = train_world_vocab(&o, &vp, vocab_images, 5, &trained);
+    if (st != DEJA_OK) photo_set_free(&photos);
     snprintf(path, sizeof path, "%s/vocab.dvoc", out);
     if (st == DEJA_OK) st = deja_vocab_save(trained, path);
     deja_vocab_destroy(trained);
@@ -118,7 +122,9 @@ int cmd_demo(int argc, char **argv)
 
     /* 2. The sequence and its true loops. */
     world_source ws;
-    if (!world_source_open(&ws, &wp, err, sizeof err)) {
+    bool opened = world_source_open(&ws, &wp, err, sizeof err);
+    photo_set_free(&photos);
+    if (!opened) {
         deja_vocab_destroy(voc);
         return fail("demo world", DEJA_INVALID_ARG, err);
     }

@@ -77,8 +77,12 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     alloc_counter counter = {0};
     deja_options o = deja_options_default();
     o.allocator = counting_allocator(&counter);
-    deja__world_params wp = deja__world_params_default();
-    wp.seed = (uint64_t)opt_long(argc, argv, "--seed", 7);
+    deja__world_params wp;
+    photo_set photos;
+    if (!world_params_from_args(argc, argv, (uint32_t)n_frames, &wp, &photos)) {
+        photo_set_free(&photos);
+        return 1;
+    }
     wp.n_frames = (uint32_t)n_frames;
     char err[600];
     world_source ws;
@@ -89,8 +93,13 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     FILE *csv = NULL;
     int rc = 1;
     deja_status st = deja_vocab_load(&o, vocab_path, 0, &voc);
-    if (st != DEJA_OK) return fail(vocab_path, st, deja_last_error());
-    if (!world_source_open(&ws, &wp, err, sizeof err)) {
+    if (st != DEJA_OK) {
+        photo_set_free(&photos);
+        return fail(vocab_path, st, deja_last_error());
+    }
+    bool opened = world_source_open(&ws, &wp, err, sizeof err);
+    photo_set_free(&photos);
+    if (!opened) {
         deja_vocab_destroy(voc);
         return fail("world", DEJA_INVALID_ARG, err);
     }
@@ -113,6 +122,7 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     frame_source src = world_frames(&ws);
     run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
                       .json = opt_flag(argc, argv, "--json"), .events = stdout, .csv = csv,
+                      .quiet = opt_flag(argc, argv, "--quiet"),
                       .progress = isatty(STDERR_FILENO)};
     if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
     loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
@@ -138,7 +148,8 @@ int cmd_run(int argc, char **argv)
 {
     static const char *const valued[] = {"--vocab", "--csv", "--threads", "--recent", "--candidates",
                                          "--consistency", "--min-inliers", "--level", "--explain",
-                                         "--min-score", "--intrinsics", "--fps", "--world", "--seed", NULL};
+                                         "--min-score", "--intrinsics", "--fps", "--world", "--seed", "--blocks",
+                                         "--textures", "--width", "--height", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *vocab_path = opt_str(argc, argv, "--vocab", NULL);
@@ -148,6 +159,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr,
                 "usage: deja run --vocab V.dvoc [options] FOLDER|LIST|IMAGES...\n"
                 "  --json               loop events (and --explain) as JSON lines\n"
+                "  --quiet              no per-event output, only the summary\n"
                 "  --explain N          per frame, the N best candidates and the stage that stopped each\n"
                 "  --csv FILE           per-frame CSV: time of each stage, resident memory, allocations\n"
                 "  --threads 1|2        overlap decode + ORB of the next frame with the detector (2)\n"
@@ -158,7 +170,7 @@ int cmd_run(int argc, char **argv)
                 "  --min-inliers N      geometric inliers to accept (40)\n"
                 "  --intrinsics fx,fy,cx,cy   verify with an essential matrix\n"
                 "  --fps F              frame rate for timestamps (30)\n"
-                "or:    deja run --vocab V.dvoc --world N [--seed 7] [options]\n"
+                "or:    deja run --vocab V.dvoc --world N [--seed 7] [--blocks 4] [--textures DIR]\n"
                 "  a generated world sequence of N frames, scored against its true loops\n");
         return 2;
     }
@@ -192,6 +204,7 @@ int cmd_run(int argc, char **argv)
     frame_source src = {paths.n, next_file, &fsrc};
     run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
                       .json = opt_flag(argc, argv, "--json"),
+                      .quiet = opt_flag(argc, argv, "--quiet"),
                       .events = stdout,
                       .progress = isatty(STDERR_FILENO),
                       .names = (const char *const *)paths.paths};

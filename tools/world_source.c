@@ -26,6 +26,63 @@ bool world_source_open(world_source *ws, const deja__world_params *p, char *err,
     return true;
 }
 
+bool world_params_from_args(int argc, char **argv, uint32_t default_frames, deja__world_params *p,
+                            photo_set *photos)
+{
+    *p = deja__world_params_default();
+    memset(photos, 0, sizeof *photos);
+    p->seed = (uint64_t)opt_long(argc, argv, "--seed", 7);
+    p->n_frames = (uint32_t)opt_long(argc, argv, "--frames", default_frames);
+    p->width = (int)opt_long(argc, argv, "--width", p->width);
+    p->height = (int)opt_long(argc, argv, "--height", p->height);
+    long blocks = opt_long(argc, argv, "--blocks", 0);
+    if (blocks > 0) p->blocks_x = p->blocks_y = (int)blocks;
+    const char *dir = opt_str(argc, argv, "--textures", NULL);
+    if (!dir) return true;
+    path_list paths = {0};
+    if (!paths_add(&paths, dir)) return false;
+    size_t n = paths.n < 64 ? paths.n : 64;
+    photos->images = calloc(n, sizeof *photos->images);
+    photos->pixels = calloc(n, sizeof *photos->pixels);
+    deja_decoder *dec = NULL;
+    deja_options o = deja_options_default();
+    bool ok = photos->images && photos->pixels && deja_decoder_create(&o, &dec) == DEJA_OK;
+    for (size_t k = 0; ok && k < n; k++) {
+        /* spread the chosen photographs over the whole folder */
+        const char *path = paths.paths[k * paths.n / n];
+        deja_image im;
+        if (deja_decoder_read_file(dec, path, &im) != DEJA_OK) {
+            fprintf(stderr, "deja: --textures: %s\n", deja_decoder_error(dec));
+            ok = false;
+            break;
+        }
+        size_t bytes = (size_t)im.width * (size_t)im.height;
+        photos->pixels[k] = malloc(bytes);
+        if (!photos->pixels[k]) {
+            ok = false;
+            break;
+        }
+        for (int y = 0; y < im.height; y++)
+            memcpy(photos->pixels[k] + (size_t)y * im.width, im.pixels + (size_t)y * im.stride,
+                   (size_t)im.width);
+        photos->images[k] = (deja_image){im.width, im.height, im.width, photos->pixels[k]};
+        photos->n = k + 1;
+    }
+    deja_decoder_destroy(dec);
+    paths_free(&paths);
+    p->photos = photos->images;
+    p->n_photos = photos->n;
+    return ok;
+}
+
+void photo_set_free(photo_set *ps)
+{
+    for (size_t k = 0; k < ps->n; k++) free(ps->pixels[k]);
+    free(ps->pixels);
+    free(ps->images);
+    memset(ps, 0, sizeof *ps);
+}
+
 void world_source_close(world_source *ws)
 {
     deja__world_destroy(ws->world);

@@ -12,7 +12,19 @@ typedef struct {
     int width, height;
 } world_source;
 
+/* Open a world: p's geometry, with --textures DIR (if given in argv) tiling up to 64 decoded
+ * photographs onto the walls instead of the procedural textures. */
 bool world_source_open(world_source *ws, const deja__world_params *p, char *err, size_t err_bytes);
+/* World parameters from --seed (7), --frames (default_frames), --width, --height, --blocks N
+ * (N x N blocks) and --textures DIR (photographs for the walls; kept in *photos until freed). */
+typedef struct {
+    deja_image *images;
+    uint8_t **pixels;
+    size_t n;
+} photo_set;
+bool world_params_from_args(int argc, char **argv, uint32_t default_frames, deja__world_params *p,
+                            photo_set *photos);
+void photo_set_free(photo_set *ps);
 void world_source_close(world_source *ws);
 frame_source world_frames(world_source *ws);
 
