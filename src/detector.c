@@ -47,6 +47,10 @@ struct deja_detector {
     deja__geom *geom;
     double *timestamps;
     size_t timestamps_cap;
+    /* the previous frame's BoW vector: the normaliser's other side */
+    uint32_t *prev_words;
+    float *prev_weights;
+    size_t prev_n, prev_words_cap, prev_weights_cap;
     uint32_t n_frames;
     /* temporal consistency state */
     int have_last_island;
@@ -126,6 +130,9 @@ static deja_status warm_up(deja_detector *d)
     if ((st = deja__geom_reserve(d->geom, n, bytes, d->p.fx > 0)) != DEJA_OK
         || (st = deja__store_reserve_record(d->store, n, bytes)) != DEJA_OK)
         return st;
+    if (!deja__reserve(&d->alloc, (void **)&d->prev_words, &d->prev_words_cap, n, 4)
+        || !deja__reserve(&d->alloc, (void **)&d->prev_weights, &d->prev_weights_cap, n, 4))
+        return DEJA_ERR(NULL, DEJA_NOMEM, "detector: warm-up buffers");
     uint8_t *zeros = deja__calloc(&d->alloc, n, bytes);
     if (!zeros) return DEJA_ERR(NULL, DEJA_NOMEM, "detector: warm-up buffer");
     deja_features f = {.n = n, .descriptors = zeros, .kind = d->vocab->kind, .desc_bytes = bytes};
@@ -183,6 +190,8 @@ void deja_detector_destroy(deja_detector *d)
     deja__store_destroy(d->store);
     deja__geom_destroy(d->geom);
     deja__free(&d->alloc, d->timestamps, d->timestamps_cap * sizeof *d->timestamps);
+    deja__free(&d->alloc, d->prev_words, d->prev_words_cap * sizeof *d->prev_words);
+    deja__free(&d->alloc, d->prev_weights, d->prev_weights_cap * sizeof *d->prev_weights);
     deja_allocator a = d->alloc;
     deja__free(&a, d, sizeof *d);
 }
@@ -354,9 +363,8 @@ static deja_status add_frame(deja_detector *d, const deja_features *f, double t,
     /* 2-3. normaliser and query */
     float prev_score = 0;
     if (d->n_frames > 0) {
-        deja_bow_vector prev;
-        if (deja__index_frame(d->index, d->n_frames - 1, &prev) == DEJA_OK)
-            prev_score = deja_bow_score_l1(&r.bow, &prev);
+        deja_bow_vector prev = {d->prev_n, d->prev_words, d->prev_weights};
+        prev_score = deja_bow_score_l1(&r.bow, &prev);
     }
     size_t n_res = 0;
     st = deja__index_query(d->index, &r.bow, query_cutoff(d, t), d->p.max_candidates, d->results,
@@ -440,6 +448,9 @@ static deja_status add_frame(deja_detector *d, const deja_features *f, double t,
         return st;
     }
     d->timestamps[d->n_frames++] = t;
+    memcpy(d->prev_words, r.bow.words, r.bow.n * sizeof *d->prev_words);
+    memcpy(d->prev_weights, r.bow.weights, r.bow.n * sizeof *d->prev_weights);
+    d->prev_n = r.bow.n;
     d->consistent = consistent;
     d->have_last_island = have_best;
     if (have_best) d->last_island = best;

@@ -32,7 +32,7 @@ int cmd_synth(int argc, char **argv)
                         "                  [--blocks 4] [--textures PHOTO_FOLDER] OUT\n"
                         "  writes OUT/images/NNNNNN.pgm, OUT/loops.txt (query match1 match2 ...:\n"
                         "  centres within 1 m, axes within 30 degrees, 100+ frames apart),\n"
-                        "  OUT/loops_loose.txt (the same within 6 m: not false positives),\n"
+                        "  OUT/loops_loose.txt (within 8 m and 45 degrees: not false positives),\n"
                         "  OUT/poses.txt (TUM: timestamp tx ty tz qx qy qz qw)\n");
         return 2;
     }
@@ -54,7 +54,7 @@ int cmd_synth(int argc, char **argv)
     snprintf(path, sizeof path, "%s/loops_loose.txt", out[0]);
     if (st == DEJA_OK)
         st = deja__world_write_loops_within(ws.world, path, DEJA__WORLD_LOOSE_DIST_M,
-                                            p.gt_max_angle_deg);
+                                            DEJA__WORLD_LOOSE_ANGLE_DEG);
     snprintf(path, sizeof path, "%s/poses.txt", out[0]);
     if (st == DEJA_OK) st = deja__world_write_poses(ws.world, path);
     progress bar;
@@ -79,7 +79,7 @@ int cmd_demo(int argc, char **argv)
                                          "--height", "--vocab-images", "--blocks", "--textures", NULL};
     char *unused[1];
     if (positionals(argc, argv, valued, unused, 1) != 0) {
-        fprintf(stderr, "usage: deja demo [--out deja-demo] [--frames 2000] [--seed 7] [--threads 2]\n"
+        fprintf(stderr, "usage: deja demo [--out deja-demo] [--frames 1500] [--seed 7] [--threads 2]\n"
                         "                 [--blocks 4] [--textures PHOTO_FOLDER]\n"
                         "                 [--vocab-images 200] [--explain N] [deja run options]\n");
         return 2;
@@ -88,7 +88,7 @@ int cmd_demo(int argc, char **argv)
     if (make_dir(out)) return 1;
     deja__world_params wp;
     photo_set photos;
-    if (!world_params_from_args(argc, argv, 2000, &wp, &photos)) {
+    if (!world_params_from_args(argc, argv, 1500, &wp, &photos)) {
         photo_set_free(&photos);
         return 1;
     }
@@ -167,7 +167,7 @@ int cmd_demo(int argc, char **argv)
                       .csv = csv, .progress = isatty(STDERR_FILENO)};
     if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
     loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
-    printf("loops: %zu events, %zu correct (within 6 m): precision %.3f; recall %.3f (%u of %u "
+    printf("loops: %zu events, %zu correct (loose truth): precision %.3f; recall %.3f (%u of %u "
            "frames within 1 m of an earlier one found)\n",
            s.events, s.true_positives, s.precision, s.recall, s.queries_found, gt.n_queries);
     print_summary(&sum, wp.n_frames);

@@ -127,7 +127,7 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
     loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
     if (!cfg.json) {
-        printf("loops: %zu events, %zu correct (within 6 m): precision %.3f; recall %.3f (%u of %u "
+        printf("loops: %zu events, %zu correct (loose truth): precision %.3f; recall %.3f (%u of %u "
                "frames within 1 m of an earlier one found)\n", s.events, s.true_positives, s.precision, s.recall, s.queries_found,
                gt.n_queries);
         print_summary(&sum, wp.n_frames);

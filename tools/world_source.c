@@ -144,7 +144,8 @@ bool ground_truth_from_world(const deja__world *w, int loose, ground_truth *gt)
     gt_builder b = {gt, 0, true};
     const deja__world_params *p = deja__world_get_params(w);
     double dist = loose ? DEJA__WORLD_LOOSE_DIST_M : p->gt_max_dist_m;
-    if (deja__world_loops_within(w, dist, p->gt_max_angle_deg, add_query, &b) != DEJA_OK || !b.ok) {
+    double angle = loose ? DEJA__WORLD_LOOSE_ANGLE_DEG : p->gt_max_angle_deg;
+    if (deja__world_loops_within(w, dist, angle, add_query, &b) != DEJA_OK || !b.ok) {
         ground_truth_free(gt);
         return false;
     }
