@@ -37,6 +37,9 @@ bool world_params_from_args(int argc, char **argv, uint32_t default_frames, deja
     p->height = (int)opt_long(argc, argv, "--height", p->height);
     long blocks = opt_long(argc, argv, "--blocks", 0);
     if (blocks > 0) p->blocks_x = p->blocks_y = (int)blocks;
+    /* larger worlds: coarser wall textures keep the atlas under its 200 MiB limit (ORB finds
+       as many matches at 128 texels/m as at 192: docs/world.md) */
+    if (blocks > 6) p->texels_per_m = 128;
     const char *dir = opt_str(argc, argv, "--textures", NULL);
     if (!dir) return true;
     path_list paths = {0};
