@@ -2,6 +2,7 @@
 #include "base.h"
 #include "pool.h"
 #include "test.h"
+#include "test_util.h"
 
 TEST(status_names_cover_every_status)
 {
@@ -20,29 +21,10 @@ TEST(errors_say_file_line_and_message)
     EXPECT(strcmp(buf, deja_last_error()) == 0);
 }
 
-typedef struct {
-    size_t calls, live;
-} counter;
-
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    c->calls++;
-    c->live += n;
-    return malloc(n);
-}
-
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
-}
-
 TEST(reserve_grows_geometrically_and_frees_exact_sizes)
 {
-    counter c = {0};
-    deja_allocator a = {count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_allocator a = test_counting_allocator(&c);
     int *buf = NULL;
     size_t cap = 0;
     for (size_t i = 0; i < 10000; i++) {

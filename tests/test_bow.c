@@ -4,22 +4,10 @@
  * hand (random centroids) with deja__vocab_alloc, so no training code is involved. */
 #include "simd.h"
 #include "test.h"
+#include "test_util.h"
 #include "vocab.h"
 
-static uint64_t rng_state = 0x243F6A8885A308D3ull;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-static float rndf(void)
-{
-    return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
+static uint64_t rng = 0x243F6A8885A308D3ull; /* one stream for the whole file */
 
 /* A tree in breadth-first order: every node above depth gets k children (irregular: a random
  * 0..k, so leaves appear at several levels and fan-outs differ; the root always gets k). */
@@ -33,7 +21,7 @@ static deja_vocab *build_vocab(deja_desc_kind kind, uint32_t desc_bytes, uint32_
     uint32_t leaves = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t f = 0;
-        if (lvl[i] < depth) f = (irregular && i > 0) ? (uint32_t)(rnd() % (k + 1)) : k;
+        if (lvl[i] < depth) f = (irregular && i > 0) ? (uint32_t)(test_rnd(&rng) % (k + 1)) : k;
         fan[i] = f;
         leaves += f == 0;
         if (n + f > cap) {
@@ -58,15 +46,15 @@ static deja_vocab *build_vocab(deja_desc_kind kind, uint32_t desc_bytes, uint32_
     }
     for (uint32_t w = 0; w < leaves; w++) {
         int unit = weighting == DEJA_WEIGHT_TF || weighting == DEJA_WEIGHT_BINARY;
-        ww[w] = unit ? 1.0f : 0.1f + (float)(rnd() % 1000) / 333.0f;
+        ww[w] = unit ? 1.0f : 0.1f + (float)(test_rnd(&rng) % 1000) / 333.0f;
     }
     if (kind == DEJA_DESC_BINARY) {
         for (size_t i = 0; i < n * desc_bytes; i++)
-            nd[i] = (uint8_t)rnd();
+            nd[i] = (uint8_t)test_rnd(&rng);
     } else {
         float *fd = (float *)(void *)nd;
         for (size_t i = 0; i < n * desc_bytes / 4; i++)
-            fd[i] = rndf();
+            fd[i] = test_rndf(&rng);
     }
     v->weighting = weighting;
     free(fan), free(lvl);
@@ -136,7 +124,7 @@ static uint8_t *random_binary(size_t n, uint32_t bytes)
 {
     uint8_t *d = malloc(n * bytes + 1);
     for (size_t i = 0; d && i < n * bytes; i++)
-        d[i] = (uint8_t)rnd();
+        d[i] = (uint8_t)test_rnd(&rng);
     return d;
 }
 
@@ -144,7 +132,7 @@ static float *random_float(size_t n, uint32_t dim)
 {
     float *d = malloc(n * dim * 4 + 4);
     for (size_t i = 0; d && i < n * dim; i++)
-        d[i] = rndf();
+        d[i] = test_rndf(&rng);
     return d;
 }
 
@@ -502,7 +490,7 @@ TEST(invalid_input_is_reported_and_leaves_out_alone)
     /* NaN and infinity in float descriptors name the feature. */
     float fd[10 * 4];
     for (int i = 0; i < 40; i++)
-        fd[i] = rndf();
+        fd[i] = test_rndf(&rng);
     fd[7 * 4 + 2] = NAN;
     deja_features ff = {10, NULL, fd, DEJA_DESC_FLOAT32, 16};
     EXPECT_STATUS(deja_bow_transform(bf, &ff, 1, &r), DEJA_INVALID_ARG);
@@ -591,32 +579,12 @@ TEST(l1_score_properties)
     deja_vocab_destroy(v);
 }
 
-typedef struct {
-    size_t calls, live, fail_at; /* fail_at: the call number that returns NULL (0 = never) */
-} counter;
-
-static void *count_alloc(void *u, size_t bytes)
-{
-    counter *c = u;
-    if (++c->calls == c->fail_at) return NULL;
-    c->live += bytes;
-    return malloc(bytes);
-}
-
-static void count_free(void *u, void *p, size_t bytes)
-{
-    counter *c = u;
-    c->live -= bytes;
-    free(p);
-}
-
 TEST(steady_state_frames_allocate_nothing)
 {
     deja_vocab *v = build_vocab(DEJA_DESC_BINARY, 32, 4, 3, 0, DEJA_WEIGHT_TF_IDF);
     ASSERT(v);
-    counter c = {0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja_bow *b;
     ASSERT_OK(deja_bow_create(&o, v, &b));
     uint8_t *desc = malloc(1000 * 32);
@@ -626,7 +594,7 @@ TEST(steady_state_frames_allocate_nothing)
         /* Growing sizes first (10, 300, 1000), then 1000 per frame as the brief frame size. */
         size_t n = frame == 0 ? 10 : frame == 1 ? 300 : 1000;
         for (size_t i = 0; i < n * 32; i++)
-            desc[i] = (uint8_t)rnd();
+            desc[i] = (uint8_t)test_rnd(&rng);
         deja_features f = {n, NULL, desc, DEJA_DESC_BINARY, 32};
         deja_bow_result r;
         ASSERT_OK(deja_bow_transform(b, &f, (uint32_t)(frame % 4), &r));
@@ -652,9 +620,8 @@ TEST(out_of_memory_at_every_allocation_is_reported_and_recoverable)
     ASSERT_OK(deja_bow_transform(ref, &f, 2, &want));
     int failures = 0;
     for (size_t k = 1; k < 40; k++) {
-        counter c = {0, 0, k};
-        deja_options o = deja_options_default();
-        o.allocator = (deja_allocator){count_alloc, count_free, &c};
+        test_counter c = {.fail_at = k};
+        deja_options o = test_counting_options(&c);
         deja_bow *b = NULL;
         deja_status st = deja_bow_create(&o, v, &b);
         deja_bow_result r;

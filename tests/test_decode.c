@@ -4,6 +4,7 @@
  * PNG and JPEG inputs are written here with libpng / libjpeg directly, when the library was built
  * with them (DEJA_HAVE_PNG / DEJA_HAVE_JPEG, set for tests by CMakeLists.txt). */
 #include "test.h"
+#include "test_util.h"
 
 #include "deja.h"
 
@@ -21,41 +22,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-typedef struct counter {
-    size_t calls, live, peak;
-    long fail_at; /* the call with this index returns NULL; -1 never */
-} counter;
-
-static void *count_alloc(void *user, size_t bytes)
-{
-    counter *c = user;
-    if (c->fail_at >= 0 && (long)c->calls == c->fail_at) {
-        c->calls++;
-        return NULL;
-    }
-    c->calls++;
-    void *p = malloc(bytes);
-    if (p) {
-        c->live += bytes;
-        if (c->live > c->peak) c->peak = c->live;
-    }
-    return p;
-}
-
-static void count_free(void *user, void *p, size_t bytes)
-{
-    counter *c = user;
-    c->live -= bytes; /* a wrong size shows up as live != 0 at the end */
-    free(p);
-}
-
-static deja_options counting_options(counter *c)
-{
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, c};
-    return o;
-}
-
 typedef struct membuf {
     uint8_t *p;
     size_t n, cap;
@@ -70,44 +36,6 @@ static void mb_append(membuf *m, const void *data, size_t n)
     }
     memcpy(m->p + m->n, data, n);
     m->n += n;
-}
-
-static char tmp_root[64];
-
-static void tmp_cleanup(void)
-{
-    DIR *dir = opendir(tmp_root);
-    if (!dir) return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(dir))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_root, e->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(tmp_root);
-}
-
-/* A path in this run's private temp dir (removed at exit). */
-static const char *tmp_path(const char *name)
-{
-    static char path[512];
-    if (!tmp_root[0]) {
-        snprintf(tmp_root, sizeof tmp_root, "/tmp/deja_decode_XXXXXX");
-        if (!mkdtemp(tmp_root)) abort();
-        atexit(tmp_cleanup);
-    }
-    snprintf(path, sizeof path, "%s/%s", tmp_root, name);
-    return path;
-}
-
-static bool write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return false;
-    bool ok = fwrite(data, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
 }
 
 /* Exact BT.601 luma of 8-bit samples, from the definition (ties cannot be misrounded: k.5 is
@@ -190,6 +118,31 @@ static void check_flips(const uint8_t *data, size_t n, const char *name)
     deja_decoder_destroy(d);
 }
 
+/* Fails allocation call k for k = 0, 1, ... < max_k: every run is NOMEM or OK, never another
+ * status, never a leak, and exactly one run gets past the last call. Decodes data[0..n) under
+ * the given name, or the file at name when data is NULL. */
+static void check_nomem_sweep(const uint8_t *data, size_t n, const char *name, long max_k)
+{
+    int ok_runs = 0;
+    for (long k = 0; k < max_k && ok_runs == 0; k++) {
+        test_counter c = {.fail_at = (size_t)k + 1}; /* call index k fails */
+        deja_options o = test_counting_options(&c);
+        deja_decoder *d = NULL;
+        deja_status st = deja_decoder_create(&o, &d);
+        deja_image im;
+        if (st == DEJA_OK)
+            st = data ? deja_decoder_read_memory(d, data, n, name, &im)
+                      : deja_decoder_read_file(d, name, &im);
+        if (st == DEJA_OK && (long)c.calls <= k) ok_runs++; /* k was past the last call */
+        if (st != DEJA_OK && st != DEJA_NOMEM)
+            TEST_FAIL_AT("%s, fail at %ld: %s (%s)", name, k, deja_status_name(st),
+                         deja_last_error());
+        deja_decoder_destroy(d);
+        EXPECT_EQ(c.live, 0);
+    }
+    EXPECT_EQ(ok_runs, 1);
+}
+
 static membuf make_pnm(const char *magic, int w, int h, unsigned maxval, const void *raster,
                        size_t raster_bytes)
 {
@@ -218,7 +171,7 @@ TEST(pgm_round_trip_through_write_pgm_with_stride)
     for (int i = 0; i < STRIDE * H; i++)
         px[i] = (uint8_t)rnd();
     deja_image src = {W, H, STRIDE, px};
-    const char *path = tmp_path("round.pgm");
+    const char *path = test_tmp_path("round.pgm");
     ASSERT_OK(deja_image_write_pgm(&src, path));
     deja_decoder *d = NULL;
     ASSERT_OK(deja_decoder_create(NULL, &d));
@@ -555,8 +508,8 @@ TEST(png_absurd_size_is_a_limit_before_allocation)
 {
     membuf m = small_png(PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE);
     png_forge_size(&m, 100000, 100000);
-    counter c = {0, 0, 0, -1};
-    deja_options o = counting_options(&c);
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja_decoder *d = NULL;
     ASSERT_OK(deja_decoder_create(&o, &d));
     deja_image im;
@@ -578,22 +531,7 @@ TEST(png_absurd_size_is_a_limit_before_allocation)
 TEST(png_memory_goes_through_the_allocator_and_every_failure_is_nomem)
 {
     membuf m = small_png(PNG_COLOR_TYPE_RGB, PNG_INTERLACE_ADAM7);
-    /* Fail allocation k for k = 0, 1, ...: NOMEM or OK, never another status, never a leak. */
-    int ok_runs = 0;
-    for (long k = 0; k < 200 && ok_runs == 0; k++) {
-        counter c = {0, 0, 0, k};
-        deja_options o = counting_options(&c);
-        deja_decoder *d = NULL;
-        deja_status st = deja_decoder_create(&o, &d);
-        deja_image im;
-        if (st == DEJA_OK) st = deja_decoder_read_memory(d, m.p, m.n, "oom.png", &im);
-        if (st == DEJA_OK && (long)c.calls <= k) ok_runs++; /* k was past the last call */
-        if (st != DEJA_OK && st != DEJA_NOMEM)
-            TEST_FAIL_AT("fail at %ld: %s (%s)", k, deja_status_name(st), deja_last_error());
-        deja_decoder_destroy(d);
-        EXPECT_EQ(c.live, 0);
-    }
-    EXPECT_EQ(ok_runs, 1);
+    check_nomem_sweep(m.p, m.n, "oom.png", 200);
     free(m.p);
 }
 #endif
@@ -776,8 +714,8 @@ TEST(jpeg_absurd_or_zero_size_fails_before_decoding)
     membuf m = small_jpeg(true, false);
     ASSERT(jpeg_forge_size(&m, 65000, 65000));
     deja_decoder *d = NULL;
-    counter c = {0, 0, 0, -1};
-    deja_options o = counting_options(&c);
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     ASSERT_OK(deja_decoder_create(&o, &d));
     deja_image im;
     EXPECT_STATUS(deja_decoder_read_memory(d, m.p, m.n, "huge.jpg", &im), DEJA_LIMIT);
@@ -811,10 +749,10 @@ TEST(pgm_and_ppm_truncations_and_flips_fail_cleanly)
 TEST(absurd_pgm_size_is_a_limit_without_allocating_it)
 {
     static const char huge[] = "P5\n100000 100000\n255\n\x01\x02\x03";
-    const char *path = tmp_path("huge.pgm");
-    ASSERT(write_file(path, huge, sizeof huge - 1));
-    counter c = {0, 0, 0, -1};
-    deja_options o = counting_options(&c);
+    const char *path = test_tmp_path("huge.pgm");
+    ASSERT(test_write_file(path, huge, sizeof huge - 1));
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja_decoder *d = NULL;
     ASSERT_OK(deja_decoder_create(&o, &d));
     deja_image im;
@@ -865,18 +803,18 @@ TEST(empty_missing_and_foreign_files_give_status_and_name)
     ASSERT_OK(deja_decoder_create(NULL, &d));
     deja_image im = {0, 0, 0, NULL};
 
-    const char *empty = tmp_path("empty.png");
-    ASSERT(write_file(empty, "", 0));
+    const char *empty = test_tmp_path("empty.png");
+    ASSERT(test_write_file(empty, "", 0));
     EXPECT_STATUS(deja_decoder_read_file(d, empty, &im), DEJA_FORMAT);
     EXPECT(strstr(deja_decoder_error(d), "empty.png: empty") != NULL);
 
     static const char text[] = "hello, this is not an image\n";
-    const char *txt = tmp_path("notes.jpg"); /* the name does not matter, the content does */
-    ASSERT(write_file(txt, text, sizeof text - 1));
+    const char *txt = test_tmp_path("notes.jpg"); /* the name does not matter, the content does */
+    ASSERT(test_write_file(txt, text, sizeof text - 1));
     EXPECT_STATUS(deja_decoder_read_file(d, txt, &im), DEJA_FORMAT);
     EXPECT(strstr(deja_decoder_error(d), "notes.jpg: not a PNG, JPEG") != NULL);
 
-    const char *missing = tmp_path("missing.pgm");
+    const char *missing = test_tmp_path("missing.pgm");
     EXPECT_STATUS(deja_decoder_read_file(d, missing, &im), DEJA_IO);
     EXPECT(strstr(deja_decoder_error(d), "missing.pgm: cannot open: No such file") != NULL);
 
@@ -897,9 +835,9 @@ TEST(write_pgm_rejects_bad_images_and_paths)
 {
     uint8_t px[4] = {1, 2, 3, 4};
     deja_image im = {2, 2, 1, px}; /* stride < width */
-    EXPECT_STATUS(deja_image_write_pgm(&im, tmp_path("x.pgm")), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja_image_write_pgm(&im, test_tmp_path("x.pgm")), DEJA_INVALID_ARG);
     im.stride = 2;
-    EXPECT_STATUS(deja_image_write_pgm(NULL, tmp_path("x.pgm")), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja_image_write_pgm(NULL, test_tmp_path("x.pgm")), DEJA_INVALID_ARG);
     EXPECT_STATUS(deja_image_write_pgm(&im, "/nonexistent-dir/x.pgm"), DEJA_IO);
     EXPECT(strstr(deja_last_error(), "/nonexistent-dir/x.pgm: cannot create") != NULL);
 }
@@ -932,8 +870,8 @@ TEST(codecs_left_out_of_the_build_say_so)
 
 TEST(same_size_frames_allocate_nothing_after_the_first)
 {
-    counter c = {0, 0, 0, -1};
-    deja_options o = counting_options(&c);
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja_decoder *d = NULL;
     ASSERT_OK(deja_decoder_create(&o, &d));
     enum { W = 64, H = 48 };
@@ -944,15 +882,15 @@ TEST(same_size_frames_allocate_nothing_after_the_first)
             px[i] = (uint8_t)(i + f);
         deja_image src = {W, H, W, px};
         snprintf(name, sizeof name, "frame%d.pgm", f);
-        ASSERT_OK(deja_image_write_pgm(&src, tmp_path(name)));
+        ASSERT_OK(deja_image_write_pgm(&src, test_tmp_path(name)));
     }
     deja_image im;
-    ASSERT_OK(deja_decoder_read_file(d, tmp_path("frame0.pgm"), &im));
+    ASSERT_OK(deja_decoder_read_file(d, test_tmp_path("frame0.pgm"), &im));
     const size_t warm = c.calls;
     for (int round = 0; round < 5; round++) {
         for (int f = 0; f < 4; f++) {
             snprintf(name, sizeof name, "frame%d.pgm", f);
-            ASSERT_OK(deja_decoder_read_file(d, tmp_path(name), &im));
+            ASSERT_OK(deja_decoder_read_file(d, test_tmp_path(name), &im));
             EXPECT_EQ(im.pixels[0], f); /* a new frame each time, not a stale buffer */
         }
     }
@@ -970,23 +908,9 @@ TEST(same_size_frames_allocate_nothing_after_the_first)
 TEST(pgm_every_allocation_failure_is_nomem_without_leaks)
 {
     membuf g = small_pgm();
-    const char *path = tmp_path("oom.pgm");
-    ASSERT(write_file(path, g.p, g.n));
-    int ok_runs = 0;
-    for (long k = 0; k < 20 && ok_runs == 0; k++) {
-        counter c = {0, 0, 0, k};
-        deja_options o = counting_options(&c);
-        deja_decoder *d = NULL;
-        deja_status st = deja_decoder_create(&o, &d);
-        deja_image im;
-        if (st == DEJA_OK) st = deja_decoder_read_file(d, path, &im);
-        if (st == DEJA_OK && (long)c.calls <= k) ok_runs++;
-        if (st != DEJA_OK && st != DEJA_NOMEM)
-            TEST_FAIL_AT("fail at %ld: %s", k, deja_status_name(st));
-        deja_decoder_destroy(d);
-        EXPECT_EQ(c.live, 0);
-    }
-    EXPECT_EQ(ok_runs, 1);
+    const char *path = test_tmp_path("oom.pgm");
+    ASSERT(test_write_file(path, g.p, g.n));
+    check_nomem_sweep(NULL, 0, path, 20);
     free(g.p);
 }
 

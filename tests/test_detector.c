@@ -4,26 +4,9 @@
 #include "deja.h"
 #include "store.h"
 #include "test.h"
+#include "test_util.h"
+#include "test_vocab_util.h"
 #include "world.h"
-
-typedef struct {
-    size_t calls, live;
-} counter;
-
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    c->calls++;
-    c->live += n;
-    return malloc(n);
-}
-
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
-}
 
 /* Ground truth of a world as a query x match bitmap (small sequences only). */
 typedef struct {
@@ -39,47 +22,10 @@ static void on_loop(void *user, uint32_t q, const uint32_t *m, size_t n)
     t->n_queries++;
 }
 
-static deja_vocab *world_vocab(const deja_options *o, uint64_t seed, int n_images)
-{
-    deja__world_params p = deja__world_params_default();
-    p.seed = seed;
-    p.n_frames = 3000;
-    deja_allocator a = deja__allocator(NULL);
-    deja__world *w;
-    if (deja__world_create(&a, &p, &w) != DEJA_OK) return NULL;
-    uint8_t *px = malloc((size_t)p.width * p.height);
-    deja_orb *orb;
-    if (deja_orb_create(o, &orb) != DEJA_OK) return NULL;
-    deja_features *sets = calloc((size_t)n_images, sizeof *sets);
-    uint8_t **d = calloc((size_t)n_images, sizeof *d);
-    for (int k = 0; k < n_images; k++) {
-        deja_features f;
-        deja_image im = {p.width, p.height, p.width, px};
-        if (deja__world_render(w, (uint32_t)(k * 3000 / n_images), px, p.width) != DEJA_OK
-            || deja_orb_detect(orb, &im, &f) != DEJA_OK)
-            return NULL;
-        d[k] = malloc(f.n * 32 + 1);
-        memcpy(d[k], f.descriptors, f.n * 32);
-        sets[k] = (deja_features){.n = f.n, .descriptors = d[k], .kind = DEJA_DESC_BINARY,
-                                  .desc_bytes = 32};
-    }
-    deja_vocab_params vp = deja_vocab_params_default();
-    vp.depth = 5;
-    deja_vocab *v = NULL;
-    if (deja_vocab_train(o, &vp, sets, (size_t)n_images, &v) != DEJA_OK) v = NULL;
-    for (int k = 0; k < n_images; k++) free(d[k]);
-    free(d);
-    free(sets);
-    free(px);
-    deja_orb_destroy(orb);
-    deja__world_destroy(w);
-    return v;
-}
-
 TEST(finds_the_true_loops_of_a_generated_world)
 {
     deja_options o = deja_options_default();
-    deja_vocab *voc = world_vocab(&o, 1000010, 120);
+    deja_vocab *voc = test_world_vocab(&o, 1000010, 120);
     ASSERT(voc != NULL);
     deja__world_params p = deja__world_params_default();
     p.seed = 7;
@@ -149,10 +95,9 @@ TEST(finds_the_true_loops_of_a_generated_world)
 
 TEST(steady_state_frames_allocate_nothing)
 {
-    counter c = {0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
-    deja_vocab *voc = world_vocab(&o, 1000010, 40);
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
+    deja_vocab *voc = test_world_vocab(&o, 1000010, 40);
     ASSERT(voc != NULL);
     deja__world_params p = deja__world_params_default();
     p.seed = 7;

@@ -5,20 +5,13 @@
  * descriptors); zero allocations once warmed up and out-of-memory recovery. */
 #include "geom.h"
 #include "test.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static double uni(double lo, double hi) /* uniform in [lo, hi) */
 {
-    return lo + (hi - lo) * (double)(rnd() >> 11) / 9007199254740992.0;
+    return test_uniform(&rng, lo, hi);
 }
 
 static double gauss(void) /* Box-Muller */
@@ -611,7 +604,7 @@ static const uint32_t NODE_IDS[6] = {3, 7, 12, 40, 41, 90};
 static void flip_bits(uint8_t *d, int k)
 {
     for (int i = 0; i < k;) {
-        int bit = (int)(rnd() % 256);
+        int bit = (int)(test_rnd(&rng) % 256);
         /* distinct bits, so the distance is exactly k */
         uint8_t mask = (uint8_t)(1u << (bit & 7));
         if (d[32 + bit / 8] & mask) continue; /* scratch bytes after the row mark flips */
@@ -654,7 +647,7 @@ static pair make_pair(size_t nb, size_t n_true, size_t n_distract, int max_flips
     p.truth = malloc(p.na * 4), p.node_of_a = malloc(p.na * 4), p.node_of_b = malloc(nb * 4);
     p.feat_a = malloc(p.na * 4), p.feat_b = malloc(nb * 4);
     for (size_t i = 0; i < nb * 32; i++)
-        p.db[i] = (uint8_t)rnd();
+        p.db[i] = (uint8_t)test_rnd(&rng);
     for (size_t i = 0; i < nb; i++) {
         p.kb[i] =
             (deja_keypoint){(float)uni(0, 640), (float)uni(0, 480), 31, (float)uni(0, 360), 1, 0};
@@ -663,7 +656,7 @@ static pair make_pair(size_t nb, size_t n_true, size_t n_distract, int max_flips
     /* A's order: a random permutation of the true copies and the distractors. */
     uint32_t *perm = iota(p.na);
     for (size_t i = p.na; i > 1; i--) {
-        size_t j = rnd() % i;
+        size_t j = test_rnd(&rng) % i;
         uint32_t t = perm[i - 1];
         perm[i - 1] = perm[j], perm[j] = t;
     }
@@ -672,16 +665,16 @@ static pair make_pair(size_t nb, size_t n_true, size_t n_distract, int max_flips
         uint8_t row[64] = {0};
         if (k < n_true) {
             memcpy(row, p.db + k * 32, 32);
-            flip_bits(row, (int)(rnd() % (size_t)(max_flips + 1)));
+            flip_bits(row, (int)(test_rnd(&rng) % (size_t)(max_flips + 1)));
             p.truth[ia] = (uint32_t)k;
             p.node_of_a[ia] = p.node_of_b[k];
             float ang = p.kb[k].angle + (float)rot_deg + (float)uni(-3, 3);
             p.ka[ia] = (deja_keypoint){p.kb[k].x, p.kb[k].y, 31, fmodf(ang + 360.0f, 360.0f), 1, 0};
         } else {
             for (int b = 0; b < 32; b++)
-                row[b] = (uint8_t)rnd();
+                row[b] = (uint8_t)test_rnd(&rng);
             p.truth[ia] = UINT32_MAX;
-            p.node_of_a[ia] = NODE_IDS[rnd() % 6]; /* 3 and 90 exist only in A */
+            p.node_of_a[ia] = NODE_IDS[test_rnd(&rng) % 6]; /* 3 and 90 exist only in A */
             p.ka[ia] = (deja_keypoint){
                 (float)uni(0, 640), (float)uni(0, 480), 31, (float)uni(0, 360), 1, 0};
         }
@@ -1002,30 +995,10 @@ TEST(invalid_direct_indices_are_errors)
 
 /* ---- memory -------------------------------------------------------------------------------- */
 
-typedef struct {
-    size_t calls, live, fail_at;
-} counter;
-
-static void *count_alloc(void *u, size_t bytes)
-{
-    counter *c = u;
-    if (++c->calls == c->fail_at) return NULL;
-    c->live += bytes;
-    return malloc(bytes);
-}
-
-static void count_free(void *u, void *p, size_t bytes)
-{
-    counter *c = u;
-    c->live -= bytes;
-    free(p);
-}
-
 TEST(match_and_verify_allocate_nothing_once_warmed_up)
 {
-    counter c = {0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja__geom *g;
     ASSERT_OK(deja__geom_create(&o, NULL, &g));
     pair big = make_pair(600, 300, 100, 8, 24.0);
@@ -1061,9 +1034,8 @@ TEST(out_of_memory_is_reported_and_the_handle_recovers)
     scene s = make_scene(150, SCENE_GENERAL, 1.0, 0.3);
     int failures = 0;
     for (size_t k = 1; k < 30; k++) {
-        counter c = {0, 0, k};
-        deja_options o = deja_options_default();
-        o.allocator = (deja_allocator){count_alloc, count_free, &c};
+        test_counter c = {.fail_at = k};
+        deja_options o = test_counting_options(&c);
         deja__geom *g = NULL;
         const deja__match *m;
         size_t n;

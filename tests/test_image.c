@@ -2,14 +2,7 @@
  * against a straightforward double-precision computation of the same definition. */
 #include "image.h"
 #include "test.h"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "test_util.h"
 
 /* Random image with a stride larger than the width (padding filled with junk). Mixes noise and
  * flat steps so that both sharp edges and smooth areas are covered. */
@@ -20,7 +13,7 @@ static uint8_t *random_image(int w, int h, int stride, uint64_t seed)
     uint64_t s = seed;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < stride; x++) {
-            uint64_t r = rng_next(&s);
+            uint64_t r = test_splitmix64(&s);
             p[(size_t)y * stride + x] =
                 (x / 7 + y / 5) % 3 == 0 ? (uint8_t)r : (uint8_t)((x * 3 + y) & 255);
         }

@@ -5,18 +5,11 @@
 #include "orb.h"
 #include "simd.h"
 #include "test.h"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "test_util.h"
 
 static int rng_int(uint64_t *s, int n)
 {
-    return (int)(rng_next(s) % (uint64_t)n);
+    return (int)(test_splitmix64(s) % (uint64_t)n);
 }
 
 /* A deterministic textured scene: a smooth gradient, then random rectangles and discs of random
@@ -101,7 +94,7 @@ TEST(fast_row_simd_matches_reference)
         /* Noise, blocky noise (many corners) or flat with spikes (few). */
         for (int i = 0; i < w * h; i++) {
             int x = i % w, y = i / w;
-            img[i] = round % 3 == 0   ? (uint8_t)rng_next(&s)
+            img[i] = round % 3 == 0   ? (uint8_t)test_splitmix64(&s)
                      : round % 3 == 1 ? (uint8_t)(((x / 3) * 7919 + (y / 3) * 104729 + round) * 37)
                                       : (uint8_t)(rng_int(&s, 50) ? 100 : rng_int(&s, 256));
         }
@@ -141,7 +134,7 @@ TEST(fast_score_is_the_largest_passing_threshold)
     int checked = 0;
     for (int round = 0; round < 40; round++) {
         for (int i = 0; i < w * h; i++)
-            img[i] = (uint8_t)(rng_int(&s, 4) ? 128 : rng_next(&s));
+            img[i] = (uint8_t)(rng_int(&s, 4) ? 128 : test_splitmix64(&s));
         for (int y = 3; y < h - 3; y++)
             for (int x = 3; x < w - 3; x++) {
                 const uint8_t *p = img + y * w + x;
@@ -171,7 +164,7 @@ TEST(harris_and_moments_simd_match_reference)
     for (int i = 0; i < 2000; i++) {
         if (i % 100 == 0)
             for (int k = 0; k < w * h; k++)
-                img[k] = (uint8_t)(i % 200 ? rng_next(&s) : 255 * (k & 1));
+                img[k] = (uint8_t)(i % 200 ? test_splitmix64(&s) : 255 * (k & 1));
         int x = 16 + rng_int(&s, w - 33), y = 16 + rng_int(&s, h - 32);
         const uint8_t *c = img + y * w + x;
         ASSERT_EQ(deja__orb_harris_sse2(c, w), deja__orb_harris_ref(c, w));
@@ -293,30 +286,10 @@ TEST(same_image_gives_identical_output_and_scalar_equals_simd)
     free(img);
 }
 
-typedef struct {
-    size_t calls, live;
-} counter;
-
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    c->calls++;
-    c->live += n;
-    return malloc(n);
-}
-
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
-}
-
 TEST(frames_after_warm_up_allocate_nothing)
 {
-    counter c = {0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja_orb *orb;
     ASSERT_OK(deja_orb_create(&o, &orb));
     uint8_t *img[4];

@@ -3,27 +3,9 @@
  * seen again (a broken extractor, vocabulary or transform fails it). */
 #include "deja.h"
 #include "test.h"
+#include "test_util.h"
+#include "test_vocab_util.h"
 #include "world.h"
-
-typedef struct {
-    size_t calls, live, peak;
-} counter;
-
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    c->calls++;
-    c->live += n;
-    if (c->live > c->peak) c->peak = c->live;
-    return malloc(n);
-}
-
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
-}
 
 static deja__world *make_world(uint64_t seed, uint32_t n_frames)
 {
@@ -51,49 +33,12 @@ static uint8_t *pgm_frame(deja__world *w, uint32_t i, size_t *bytes)
     return b;
 }
 
-/* A vocabulary trained on another world (other plan, other textures). */
-static deja_vocab *train_vocab(const deja_options *o, int n_images)
-{
-    deja__world *w = make_world(1000003, 3000);
-    deja_orb *orb;
-    if (!w || deja_orb_create(o, &orb) != DEJA_OK) return NULL;
-    const deja__world_params *p = deja__world_get_params(w);
-    uint8_t *px = malloc((size_t)p->width * p->height);
-    deja_features *sets = calloc((size_t)n_images, sizeof *sets);
-    uint8_t **d = calloc((size_t)n_images, sizeof *d);
-    int ok = 1;
-    for (int k = 0; k < n_images && ok; k++) {
-        deja_image im = {p->width, p->height, p->width, px};
-        deja_features f;
-        ok = deja__world_render(w, (uint32_t)(k * 3000 / n_images), px, p->width) == DEJA_OK
-             && deja_orb_detect(orb, &im, &f) == DEJA_OK;
-        if (ok) {
-            d[k] = malloc(f.n * 32 + 1);
-            memcpy(d[k], f.descriptors, f.n * 32);
-            sets[k] = (deja_features){.n = f.n, .descriptors = d[k], .kind = DEJA_DESC_BINARY,
-                                      .desc_bytes = 32};
-        }
-    }
-    deja_vocab *v = NULL;
-    deja_vocab_params vp = deja_vocab_params_default();
-    vp.depth = 5;
-    if (ok && deja_vocab_train(o, &vp, sets, (size_t)n_images, &v) != DEJA_OK) v = NULL;
-    for (int i = 0; i < n_images; i++) free(d[i]);
-    free(d);
-    free(sets);
-    free(px);
-    deja_orb_destroy(orb);
-    deja__world_destroy(w);
-    return v;
-}
-
 TEST(steady_state_frames_allocate_nothing)
 {
-    counter c = {0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     o.n_threads = 1;
-    deja_vocab *voc = train_vocab(&o, 30);
+    deja_vocab *voc = test_world_vocab(&o, 1000003, 30); /* another world: other plan, textures */
     ASSERT(voc != NULL);
     deja__world *w = make_world(5, 420);
     ASSERT(w != NULL);
@@ -161,7 +106,7 @@ static size_t bow_of(deja__world *w, deja_orb *orb, deja_bow *bow, uint32_t i, u
 TEST(bow_scores_recognise_places_seen_again)
 {
     deja_options o = deja_options_default();
-    deja_vocab *voc = train_vocab(&o, 60);
+    deja_vocab *voc = test_world_vocab(&o, 1000003, 60); /* another world: other plan, textures */
     ASSERT(voc != NULL);
     deja__world *w = make_world(3, 2000);
     ASSERT(w != NULL);

@@ -3,22 +3,9 @@
  * set selection honours the CPU and reports what it cannot do. */
 #include "simd.h"
 #include "test.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rnd(void)
-{
-    /* xorshift64*: deterministic across platforms, so qemu and x86 runs see the same data */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-static float rndf(void)
-{
-    return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); /* [-1, 1) */
-}
+static uint64_t rng = 0x9E3779B97F4A7C15ull; /* xorshift64*: the same data under qemu */
 
 static const deja_simd all_sets[] = {DEJA_SIMD_SCALAR, DEJA_SIMD_SSE42, DEJA_SIMD_AVX2,
                                      DEJA_SIMD_NEON};
@@ -128,7 +115,7 @@ TEST(reference_hamming_counts_bits)
     uint8_t a[61], b[61];
     for (int t = 0; t < 50; t++) {
         for (size_t i = 0; i < sizeof a; i++)
-            a[i] = (uint8_t)rnd(), b[i] = (uint8_t)rnd();
+            a[i] = (uint8_t)test_rnd(&rng), b[i] = (uint8_t)test_rnd(&rng);
         for (size_t bytes = 1; bytes <= sizeof a; bytes++) {
             uint32_t d;
             deja__hamming_1xn_ref(a, b, bytes, 1, &d);
@@ -158,9 +145,9 @@ TEST(hamming_variants_equal_reference_exactly)
     for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
         size_t bytes = lengths[li];
         for (size_t i = 0; i < bytes; i++)
-            q[i] = (uint8_t)rnd();
+            q[i] = (uint8_t)test_rnd(&rng);
         for (size_t i = 0; i < max_n * bytes; i++)
-            src[i] = (uint8_t)rnd();
+            src[i] = (uint8_t)test_rnd(&rng);
         /* Extremes: equal to q (0), its complement (every bit, 256 for ORB), sparse bits. */
         memcpy(src, q, bytes);
         for (size_t i = 0; i < bytes; i++)
@@ -221,12 +208,12 @@ TEST(l2sq_variants_equal_reference_within_1e5_relative)
     ASSERT(q && rows && qbuf && rbuf && want && got);
     for (size_t dim = 1; dim <= max_dim; dim++) {
         for (size_t i = 0; i < dim; i++)
-            q[i] = rndf();
+            q[i] = test_rndf(&rng);
         for (size_t ci = 0; ci < N_COUNTS; ci++) {
             size_t n = row_counts[ci];
             if (n == 1000 && dim % 16 != 1 && dim != 130) continue; /* keep the run short */
             for (size_t i = 0; i < n * dim; i++)
-                rows[i] = rndf() * 4;
+                rows[i] = test_rndf(&rng) * 4;
             if (n > 0) memcpy(rows, q, dim * 4); /* distance exactly 0 */
             int qo = (int)(dim % 4), ro = (int)((dim + ci) % 4);
             place_floats(qbuf, qo, q, dim);
@@ -271,7 +258,7 @@ TEST(dot_variants_equal_reference_within_1e5_relative)
     for (size_t n = 0; n <= max_n; n += n < 140 ? 1 : 287) {
         double scale = 0, exact = 0;
         for (size_t i = 0; i < n; i++) {
-            a[i] = rndf(), b[i] = rndf() * 3;
+            a[i] = test_rndf(&rng), b[i] = test_rndf(&rng) * 3;
             scale += fabs((double)a[i] * b[i]);
             exact += (double)a[i] * b[i];
         }
@@ -301,7 +288,7 @@ TEST(fast_row_of_every_set_equals_reference)
     static uint8_t img[W * H];
     /* Noise plus bright and dark squares, so that corners of both polarities exist. */
     for (int i = 0; i < W * H; i++)
-        img[i] = (uint8_t)(100 + rnd() % 40);
+        img[i] = (uint8_t)(100 + test_rnd(&rng) % 40);
     for (int y = 6; y < 14; y++)
         for (int x = 10; x < 20; x++)
             img[y * W + x] = 230, img[y * W + x + 30] = 10;

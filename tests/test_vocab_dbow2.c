@@ -2,122 +2,26 @@
  * hand-written file with a non-breadth-first node order is laid out as documented, and every
  * kind of malformed text gives DEJA_FORMAT with the line number. */
 #include "test.h"
+#include "test_util.h"
+#include "test_vocab_util.h"
 #include "vocab.h"
 
 #include <unistd.h>
 
-static char dir[64];
-
-static const char *tmp_path(const char *name)
+/* Random bit patterns below +inf exercise every exponent the text must carry. */
+static float any_float(uint32_t w, uint64_t r)
 {
-    static char path[4][256];
-    static int next;
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/deja_dbow2_XXXXXX");
-        if (!mkdtemp(dir)) abort();
-    }
-    char *p = path[next++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
+    (void)w;
+    uint32_t bits = (uint32_t)(r % 0x7f800000u);
+    float x;
+    memcpy(&x, &bits, 4);
+    return x;
 }
 
-static uint64_t rng_next(uint64_t *s)
+/* Edge cases of float printing: zero, extremes, subnormals, integers past 2^24. */
+static float small_weights(uint32_t w, uint64_t r)
 {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
-}
-
-/* A breadth-first ORB tree: fan-out 1..k (k when full), early leaves when !full, random
- * descriptors; weights from weight(i) or random. Words are the leaves in BFS order. */
-static deja_vocab *make_vocab(uint32_t k, uint32_t depth, int full, deja_weighting wt,
-                              uint64_t seed, float (*weight)(uint32_t))
-{
-    uint64_t s = seed;
-    size_t cap = 1024, n = 1;
-    uint32_t *fan = malloc(cap * 4), *lev = malloc(cap * 4);
-    lev[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t f = 0;
-        if (lev[i] < depth && (full || i == 0 || rng_next(&s) % 4 != 0))
-            f = full ? k : 1 + (uint32_t)(rng_next(&s) % k);
-        fan[i] = f;
-        if (n + f > cap) {
-            while (n + f > cap)
-                cap *= 2;
-            fan = realloc(fan, cap * 4);
-            lev = realloc(lev, cap * 4);
-        }
-        for (uint32_t c = 0; c < f; c++)
-            lev[n++] = lev[i] + 1;
-    }
-    uint32_t n_words = 0;
-    for (size_t i = 1; i < n; i++)
-        n_words += fan[i] == 0;
-    deja_allocator a = deja__allocator(NULL);
-    deja_vocab *v = NULL;
-    if (deja__vocab_alloc(&a, DEJA_DESC_BINARY, 32, (uint32_t)n, n_words, &v) != DEJA_OK) abort();
-    uint32_t *cb = deja__vocab_child_begin_w(v), *nw = deja__vocab_node_word_w(v);
-    float *ww = deja__vocab_word_weight_w(v);
-    uint8_t *desc = deja__vocab_node_desc_w(v);
-    uint32_t next = 1, word = 0;
-    for (size_t i = 0; i < n; i++) {
-        cb[i] = next;
-        next += fan[i];
-        nw[i] = (i > 0 && fan[i] == 0) ? word++ : UINT32_MAX;
-    }
-    cb[n] = next;
-    for (uint32_t w = 0; w < n_words; w++) {
-        /* Random bit patterns below +inf exercise every exponent the text must carry. */
-        uint32_t bits = (uint32_t)(rng_next(&s) % 0x7f800000u);
-        float x;
-        memcpy(&x, &bits, 4);
-        ww[w] = weight ? weight(w) : x;
-    }
-    for (size_t i = 32; i < n * 32; i++)
-        desc[i] = (uint8_t)rng_next(&s);
-    v->weighting = wt;
-    if (deja__vocab_validate(v, "make_vocab", NULL) != DEJA_OK) abort();
-    free(fan);
-    free(lev);
-    return v;
-}
-
-static int same_vocab(const deja_vocab *a, const deja_vocab *b)
-{
-    if (a->kind != b->kind || a->desc_bytes != b->desc_bytes || a->n_nodes != b->n_nodes ||
-        a->n_words != b->n_words || a->weighting != b->weighting || a->k != b->k ||
-        a->depth != b->depth)
-        return 0;
-    return !memcmp(a->child_begin, b->child_begin, ((size_t)a->n_nodes + 1) * 4) &&
-           !memcmp(a->node_word, b->node_word, (size_t)a->n_nodes * 4) &&
-           !memcmp(a->word_weight, b->word_weight, (size_t)a->n_words * 4) &&
-           !memcmp(a->node_desc, b->node_desc, (size_t)a->n_nodes * a->desc_bytes);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) abort();
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    *len = fread(p, 1, (size_t)n, f);
-    p[*len] = '\0';
-    fclose(f);
-    return p;
-}
-
-static float small_weights(uint32_t w)
-{
+    (void)r;
     static const float tricky[] = {
         0.0f,        1.0f, 0.1f,       1e-30f, 3.4028235e38f, 1.4e-45f, 1.17549435e-38f,
         123456.789f, 2.5f, 16777217.0f};
@@ -130,22 +34,22 @@ TEST(export_then_import_is_exact)
         uint32_t k, depth;
         int full;
         deja_weighting wt;
-        float (*weight)(uint32_t);
-    } cases[] = {{3, 3, 1, DEJA_WEIGHT_TF_IDF, NULL},
-                 {4, 5, 0, DEJA_WEIGHT_IDF, NULL},
+        float (*weight)(uint32_t, uint64_t);
+    } cases[] = {{3, 3, 1, DEJA_WEIGHT_TF_IDF, any_float},
+                 {4, 5, 0, DEJA_WEIGHT_IDF, any_float},
                  {2, 1, 1, DEJA_WEIGHT_TF, small_weights},
                  {7, 4, 0, DEJA_WEIGHT_BINARY, small_weights},
                  /* > 1 MiB of text: lines straddle the reader's chunks */
-                 {10, 4, 1, DEJA_WEIGHT_TF_IDF, NULL}};
+                 {10, 4, 1, DEJA_WEIGHT_TF_IDF, any_float}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        deja_vocab *v = make_vocab(cases[c].k, cases[c].depth, cases[c].full, cases[c].wt, 40 + c,
-                                   cases[c].weight);
-        const char *p = tmp_path("rt.txt"), *q = tmp_path("rt2.txt");
+        deja_vocab *v = test_make_vocab(cases[c].k, cases[c].depth, cases[c].full, DEJA_DESC_BINARY,
+                                        32, cases[c].wt, 40 + c, cases[c].weight);
+        const char *p = test_tmp_path("rt.txt"), *q = test_tmp_path("rt2.txt");
         ASSERT_OK(deja_vocab_export_dbow2(v, p));
         deja_vocab *w = NULL;
         ASSERT_OK(deja_vocab_import_dbow2(NULL, p, &w));
-        EXPECT(same_vocab(v, w));
-        if (!same_vocab(v, w)) TEST_FAIL_AT("case %zu differs", c);
+        EXPECT(test_same_vocab(v, w));
+        if (!test_same_vocab(v, w)) TEST_FAIL_AT("case %zu differs", c);
         deja_vocab_info info;
         deja_vocab_get_info(w, &info);
         EXPECT_EQ(info.kind, DEJA_DESC_BINARY);
@@ -156,7 +60,7 @@ TEST(export_then_import_is_exact)
         /* And the text itself is stable. */
         ASSERT_OK(deja_vocab_export_dbow2(w, q));
         size_t n1, n2;
-        char *t1 = read_text(p, &n1), *t2 = read_text(q, &n2);
+        char *t1 = (char *)test_read_file(p, &n1), *t2 = (char *)test_read_file(q, &n2);
         EXPECT(n1 == n2 && memcmp(t1, t2, n1) == 0);
         if (c == 4) EXPECT_GE(n1, 1u << 20);
         free(t1);
@@ -168,11 +72,12 @@ TEST(export_then_import_is_exact)
 
 TEST(exported_text_has_the_dbow2_layout)
 {
-    deja_vocab *v = make_vocab(2, 2, 1, DEJA_WEIGHT_IDF, 5, small_weights);
-    const char *p = tmp_path("layout.txt");
+    deja_vocab *v =
+        test_make_vocab(2, 2, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_IDF, 5, small_weights);
+    const char *p = test_tmp_path("layout.txt");
     ASSERT_OK(deja_vocab_export_dbow2(v, p));
     size_t n;
-    char *t = read_text(p, &n);
+    char *t = (char *)test_read_file(p, &n);
     /* "k L scoring weighting", then node 1 (parent 0, inner, weight 0) ... node 3 a leaf. */
     EXPECT(strncmp(t, "2 2 0 2\n0 0 ", 12) == 0);
     int lines = 0;
@@ -216,8 +121,8 @@ TEST(import_relays_a_non_breadth_first_file)
     p = node_line(p, 0, 1, 60, "+7.25");
     p = node_line(p, 3, 1, 70, "1e+2");
     strcpy(p, "\n\n"); /* trailing blank lines are fine */
-    const char *path = tmp_path("hand.txt");
-    write_text(path, text);
+    const char *path = test_tmp_path("hand.txt");
+    ASSERT(test_write_file(path, text, strlen(text)));
     deja_vocab *v = NULL;
     ASSERT_OK(deja_vocab_import_dbow2(NULL, path, &v));
     ASSERT_EQ(v->n_nodes, 8);
@@ -244,8 +149,8 @@ TEST(import_relays_a_non_breadth_first_file)
 /* Import text expecting DEJA_FORMAT (or st) and a message containing needle. */
 static int import_fails(const char *text, deja_status st, const char *needle)
 {
-    const char *path = tmp_path("bad.txt");
-    write_text(path, text);
+    const char *path = test_tmp_path("bad.txt");
+    if (!test_write_file(path, text, strlen(text))) return 0;
     deja_vocab *v = NULL;
     deja_status got = deja_vocab_import_dbow2(NULL, path, &v);
     if (got == DEJA_OK) deja_vocab_destroy(v);
@@ -356,60 +261,46 @@ TEST(malformed_text_names_the_line)
 TEST(io_errors_and_unsupported_vocabularies)
 {
     deja_vocab *v = NULL;
-    EXPECT_STATUS(deja_vocab_import_dbow2(NULL, tmp_path("missing.txt"), &v), DEJA_IO);
+    EXPECT_STATUS(deja_vocab_import_dbow2(NULL, test_tmp_path("missing.txt"), &v), DEJA_IO);
     EXPECT(strstr(deja_last_error(), "missing.txt: cannot open: No such file"));
     EXPECT_STATUS(deja_vocab_import_dbow2(NULL, NULL, &v), DEJA_INVALID_ARG);
     EXPECT(v == NULL);
     deja_allocator a = deja__allocator(NULL);
     ASSERT_OK(deja__vocab_alloc(&a, DEJA_DESC_FLOAT32, 64, 3, 2, &v));
-    EXPECT_STATUS(deja_vocab_export_dbow2(v, tmp_path("f.txt")), DEJA_UNSUPPORTED);
+    EXPECT_STATUS(deja_vocab_export_dbow2(v, test_tmp_path("f.txt")), DEJA_UNSUPPORTED);
     deja_vocab_destroy(v);
-    deja_vocab *w = make_vocab(2, 2, 1, DEJA_WEIGHT_TF_IDF, 9, NULL);
+    deja_vocab *w =
+        test_make_vocab(2, 2, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 9, any_float);
     EXPECT_STATUS(deja_vocab_export_dbow2(w, "/nonexistent-dir/voc.txt"), DEJA_IO);
     EXPECT(strstr(deja_last_error(), "/nonexistent-dir/voc.txt.tmp: cannot create"));
     deja_vocab_destroy(w);
 }
 
-typedef struct {
-    size_t calls, live;
-} counter;
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    c->calls++;
-    c->live += n;
-    return malloc(n);
-}
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
-}
-
 TEST(import_allocates_through_the_hook_and_not_per_line)
 {
-    deja_vocab *v = make_vocab(10, 4, 1, DEJA_WEIGHT_TF_IDF, 77, NULL); /* 11111 nodes */
-    const char *p = tmp_path("alloc.txt");
+    /* 11111 nodes */
+    deja_vocab *v =
+        test_make_vocab(10, 4, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 77, any_float);
+    const char *p = test_tmp_path("alloc.txt");
     ASSERT_OK(deja_vocab_export_dbow2(v, p));
     deja_vocab_destroy(v);
-    counter c = {0, 0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     ASSERT_OK(deja_vocab_import_dbow2(&o, p, &v));
     EXPECT_LE(c.calls, 12); /* buffers and the vocabulary, not one per line */
     deja_vocab_destroy(v);
     EXPECT_EQ(c.live, 0);
-    write_text(p, "2 2 0 0\n0 0 1\n");
+    const char *bad = "2 2 0 0\n0 0 1\n";
+    ASSERT(test_write_file(p, bad, strlen(bad)));
     EXPECT_STATUS(deja_vocab_import_dbow2(&o, p, &v), DEJA_FORMAT);
     EXPECT_EQ(c.live, 0);
 }
 
 TEST(zz_cleanup)
 {
-    if (!dir[0]) return;
+    if (!test_tmp_dir()[0]) return;
     const char *names[] = {"rt.txt", "rt2.txt", "layout.txt", "hand.txt", "bad.txt", "alloc.txt"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        unlink(tmp_path(names[i]));
-    EXPECT_EQ(rmdir(dir), 0);
+        unlink(test_tmp_path(names[i]));
+    EXPECT_EQ(rmdir(test_tmp_dir()), 0);
 }

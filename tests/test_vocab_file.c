@@ -3,6 +3,8 @@
  * format constants below are the documented layout (docs/vocab.md), restated on purpose: a change
  * to the file layout must show up here. */
 #include "test.h"
+#include "test_util.h"
+#include "test_vocab_util.h"
 #include "vocab.h"
 
 #include <sys/stat.h>
@@ -15,104 +17,11 @@
 #define SEED_PAYLOAD   0x5044u
 #define OFF_SECTION(i) (56 + 16 * (i))
 
-static char dir[64];
-
-static const char *tmp_path(const char *name)
+/* Random positive weights with a spread of magnitudes (TF vocabularies get 1 instead). */
+static float spread(uint32_t w, uint64_t r)
 {
-    static char path[4][256];
-    static int next;
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/deja_vfile_XXXXXX");
-        if (!mkdtemp(dir)) abort();
-    }
-    char *p = path[next++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return *s >> 33;
-}
-
-/* A breadth-first tree with fan-out 1..k per inner node (exactly k when full), leaves possible
- * at any level when !full, random descriptors and weights; words are the leaves in BFS order. */
-static deja_vocab *make_vocab(uint32_t k, uint32_t depth, int full, deja_desc_kind kind,
-                              uint32_t desc_bytes, deja_weighting wt, uint64_t seed)
-{
-    uint64_t s = seed;
-    size_t cap = 1024, n = 1;
-    uint32_t *fan = malloc(cap * 4), *lev = malloc(cap * 4);
-    lev[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t f = 0;
-        if (lev[i] < depth && (full || i == 0 || rng_next(&s) % 4 != 0))
-            f = full ? k : 1 + (uint32_t)(rng_next(&s) % k);
-        fan[i] = f;
-        if (n + f > cap) {
-            while (n + f > cap)
-                cap *= 2;
-            fan = realloc(fan, cap * 4);
-            lev = realloc(lev, cap * 4);
-        }
-        for (uint32_t c = 0; c < f; c++)
-            lev[n++] = lev[i] + 1;
-    }
-    uint32_t n_words = 0;
-    for (size_t i = 1; i < n; i++)
-        n_words += fan[i] == 0;
-    deja_allocator a = deja__allocator(NULL);
-    deja_vocab *v = NULL;
-    if (deja__vocab_alloc(&a, kind, desc_bytes, (uint32_t)n, n_words, &v) != DEJA_OK) abort();
-    uint32_t *cb = deja__vocab_child_begin_w(v), *nw = deja__vocab_node_word_w(v);
-    float *ww = deja__vocab_word_weight_w(v);
-    uint8_t *desc = deja__vocab_node_desc_w(v);
-    uint32_t next = 1, word = 0;
-    for (size_t i = 0; i < n; i++) {
-        cb[i] = next;
-        next += fan[i];
-        nw[i] = (i > 0 && fan[i] == 0) ? word++ : UINT32_MAX;
-    }
-    cb[n] = next;
-    for (uint32_t w = 0; w < n_words; w++)
-        ww[w] = wt == DEJA_WEIGHT_TF ? 1.0f : (float)(rng_next(&s) % 100000) / 7919.0f;
-    for (size_t i = desc_bytes; i < n * desc_bytes; i++) {
-        if (kind == DEJA_DESC_FLOAT32 && i % 4 == 0) {
-            float x = (float)((int)(rng_next(&s) % 2001) - 1000) / 64.0f;
-            memcpy(desc + i, &x, 4);
-            i += 3;
-        } else if (kind == DEJA_DESC_BINARY) {
-            desc[i] = (uint8_t)rng_next(&s);
-        }
-    }
-    v->weighting = wt;
-    if (deja__vocab_validate(v, "make_vocab", NULL) != DEJA_OK) abort();
-    free(fan);
-    free(lev);
-    return v;
-}
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    *len = 0;
-    if (!f) abort();
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-    *len = fread(p, 1, (size_t)n, f);
-    fclose(f);
-    return p;
-}
-
-static void write_all(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (n && fwrite(p, 1, n, f) != n) abort();
-    fclose(f);
+    (void)w;
+    return (float)(r % 100000) / 7919.0f;
 }
 
 static uint64_t rd64(const uint8_t *p)
@@ -135,18 +44,6 @@ static void wr64(uint8_t *p, uint64_t x)
 static void rehash_header(uint8_t *f)
 {
     wr64(f + 184, deja__hash64(f, 184, SEED_HEADER));
-}
-
-static int same_vocab(const deja_vocab *a, const deja_vocab *b)
-{
-    if (a->kind != b->kind || a->desc_bytes != b->desc_bytes || a->n_nodes != b->n_nodes ||
-        a->n_words != b->n_words || a->weighting != b->weighting || a->k != b->k ||
-        a->depth != b->depth)
-        return 0;
-    return !memcmp(a->child_begin, b->child_begin, ((size_t)a->n_nodes + 1) * 4) &&
-           !memcmp(a->node_word, b->node_word, (size_t)a->n_nodes * 4) &&
-           !memcmp(a->word_weight, b->word_weight, (size_t)a->n_words * 4) &&
-           !memcmp(a->node_desc, b->node_desc, (size_t)a->n_nodes * a->desc_bytes);
 }
 
 /* Load path expecting st; when st is not OK the message must contain each non-NULL needle. */
@@ -184,15 +81,16 @@ TEST(save_load_round_trip_is_exact_mapped_and_verified)
                  {10, 4, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF},
                  {9, 6, 0, DEJA_DESC_BINARY, 61, DEJA_WEIGHT_TF_IDF}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        deja_vocab *v = make_vocab(cases[c].k, cases[c].depth, cases[c].full, cases[c].kind,
-                                   cases[c].desc_bytes, cases[c].wt, 100 + c);
-        const char *p = tmp_path("rt.dvoc");
+        deja_vocab *v = test_make_vocab(cases[c].k, cases[c].depth, cases[c].full, cases[c].kind,
+                                        cases[c].desc_bytes, cases[c].wt, 100 + c,
+                                        cases[c].wt == DEJA_WEIGHT_TF ? NULL : spread);
+        const char *p = test_tmp_path("rt.dvoc");
         ASSERT_OK(deja_vocab_save(v, p));
-        EXPECT(access(tmp_path("rt.dvoc.tmp"), F_OK) != 0); /* renamed away */
+        EXPECT(access(test_tmp_path("rt.dvoc.tmp"), F_OK) != 0); /* renamed away */
         for (unsigned flags = 0; flags <= DEJA_VOCAB_VERIFY; flags++) {
             deja_vocab *l = NULL;
             ASSERT_OK(deja_vocab_load(NULL, p, flags, &l));
-            EXPECT(same_vocab(v, l));
+            EXPECT(test_same_vocab(v, l));
             EXPECT(l->map != NULL && l->owned == NULL);
             /* Sections are 64-byte aligned in memory too (the mapping is page aligned). */
             EXPECT((uintptr_t)l->child_begin % 64 == 0 && (uintptr_t)l->node_desc % 64 == 0);
@@ -211,10 +109,10 @@ TEST(save_load_round_trip_is_exact_mapped_and_verified)
             EXPECT(info.checksum != 0);
             EXPECT_EQ(info.mapped, 1);
             /* A mapped vocabulary saves to the same bytes. */
-            const char *p2 = tmp_path("rt2.dvoc");
+            const char *p2 = test_tmp_path("rt2.dvoc");
             ASSERT_OK(deja_vocab_save(l, p2));
             size_t n1, n2;
-            uint8_t *b1 = read_all(p, &n1), *b2 = read_all(p2, &n2);
+            uint8_t *b1 = test_read_file(p, &n1), *b2 = test_read_file(p2, &n2);
             EXPECT(n1 == n2 && memcmp(b1, b2, n1) == 0);
             free(b1);
             free(b2);
@@ -230,11 +128,11 @@ TEST(save_load_round_trip_is_exact_mapped_and_verified)
 
 TEST(file_layout_matches_the_documentation)
 {
-    deja_vocab *v = make_vocab(3, 3, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 7);
-    const char *p = tmp_path("layout.dvoc");
+    deja_vocab *v = test_make_vocab(3, 3, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 7, spread);
+    const char *p = test_tmp_path("layout.dvoc");
     ASSERT_OK(deja_vocab_save(v, p));
     size_t n;
-    uint8_t *f = read_all(p, &n);
+    uint8_t *f = test_read_file(p, &n);
     EXPECT(memcmp(f, "DEJAVOC\0", 8) == 0);
     EXPECT_EQ(f[8], 1);    /* version */
     EXPECT_EQ(f[12], HDR); /* header bytes */
@@ -267,16 +165,36 @@ TEST(file_layout_matches_the_documentation)
     deja_vocab_destroy(v);
 }
 
+/* A small vocabulary (k = depth = 3, full or not) saved as name and read back into memory to
+ * edit; NULL (and the test fails) if the save does. */
+static uint8_t *saved_file(int full, deja_desc_kind kind, uint32_t desc_bytes, uint64_t seed,
+                           const char *name, size_t *n)
+{
+    deja_vocab *v = test_make_vocab(3, 3, full, kind, desc_bytes, DEJA_WEIGHT_TF_IDF, seed, spread);
+    const char *p = test_tmp_path(name);
+    deja_status st = deja_vocab_save(v, p);
+    deja_vocab_destroy(v);
+    EXPECT_STATUS(st, DEJA_OK);
+    return st == DEJA_OK ? test_read_file(p, n) : NULL;
+}
+
+/* A valid small file in memory to edit. */
+static uint8_t *valid_file(deja_desc_kind kind, uint32_t desc_bytes, size_t *n)
+{
+    uint8_t *f = saved_file(1, kind, desc_bytes, 21, "valid.dvoc", n);
+    if (!f) abort();
+    return f;
+}
+
 TEST(every_truncation_is_a_format_error)
 {
-    deja_vocab *v = make_vocab(3, 3, 0, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 11);
-    const char *p = tmp_path("trunc_src.dvoc"), *q = tmp_path("trunc.dvoc");
-    ASSERT_OK(deja_vocab_save(v, p));
     size_t n;
-    uint8_t *f = read_all(p, &n);
+    uint8_t *f = saved_file(0, DEJA_DESC_BINARY, 32, 11, "trunc_src.dvoc", &n);
+    ASSERT(f != NULL);
+    const char *q = test_tmp_path("trunc.dvoc");
     int bad = 0;
     for (size_t len = 0; len < n; len++) {
-        write_all(q, f, len);
+        ASSERT(test_write_file(q, f, len));
         for (unsigned flags = 0; flags <= DEJA_VOCAB_VERIFY; flags++)
             bad += !load_expect(q, flags, DEJA_FORMAT, "trunc.dvoc byte ", NULL);
     }
@@ -285,26 +203,24 @@ TEST(every_truncation_is_a_format_error)
     memcpy(g, f, n);
     memset(g + n, 0, 64);
     for (size_t extra = 1; extra <= 64; extra += 21) {
-        write_all(q, g, n + extra);
+        ASSERT(test_write_file(q, g, n + extra));
         bad += !load_expect(q, 0, DEJA_FORMAT, "byte 48: file_bytes", NULL);
     }
     EXPECT_EQ(bad, 0);
     free(g);
     free(f);
-    deja_vocab_destroy(v);
 }
 
 TEST(every_byte_flip_is_detected_with_verify_and_never_crashes)
 {
-    deja_vocab *v = make_vocab(3, 3, 0, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 12);
-    const char *p = tmp_path("flip_src.dvoc"), *q = tmp_path("flip.dvoc");
-    ASSERT_OK(deja_vocab_save(v, p));
     size_t n;
-    uint8_t *f = read_all(p, &n);
+    uint8_t *f = saved_file(0, DEJA_DESC_BINARY, 32, 12, "flip_src.dvoc", &n);
+    ASSERT(f != NULL);
+    const char *q = test_tmp_path("flip.dvoc");
     int missed = 0, bad_status = 0, plain_ok_checked = 0, plain_ok = 0;
     for (size_t i = 0; i < n; i++) {
         f[i] ^= 0xA5;
-        write_all(q, f, n);
+        ASSERT(test_write_file(q, f, n));
         deja_vocab *l = NULL;
         deja_status s = deja_vocab_load(NULL, q, DEJA_VOCAB_VERIFY, &l);
         if (s == DEJA_OK) {
@@ -333,17 +249,6 @@ TEST(every_byte_flip_is_detected_with_verify_and_never_crashes)
     EXPECT_EQ(plain_ok_checked, 0);
     EXPECT_GE(plain_ok, 1); /* centroid flips load without VERIFY, by design */
     free(f);
-    deja_vocab_destroy(v);
-}
-
-/* A valid small file in memory to edit. */
-static uint8_t *valid_file(deja_desc_kind kind, uint32_t desc_bytes, size_t *n)
-{
-    deja_vocab *v = make_vocab(3, 3, 1, kind, desc_bytes, DEJA_WEIGHT_TF_IDF, 21);
-    const char *p = tmp_path("valid.dvoc");
-    if (deja_vocab_save(v, p) != DEJA_OK) abort();
-    deja_vocab_destroy(v);
-    return read_all(p, n);
 }
 
 typedef struct {
@@ -393,7 +298,7 @@ TEST(hostile_headers_name_the_field_and_its_byte)
          NULL},
         {120, 8, 12345, DEJA_FORMAT, "byte 120: topology checksum", NULL},
     };
-    const char *q = tmp_path("hostile.dvoc");
+    const char *q = test_tmp_path("hostile.dvoc");
     for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
         uint8_t *g = malloc(n);
         memcpy(g, f, n);
@@ -404,18 +309,18 @@ TEST(hostile_headers_name_the_field_and_its_byte)
         else
             wr64(g + edits[e].at, edits[e].value);
         rehash_header(g);
-        write_all(q, g, n);
+        ASSERT(test_write_file(q, g, n));
         if (!load_expect(q, 0, edits[e].st, edits[e].n1, edits[e].n2))
             TEST_FAIL_AT("edit %zu (byte %u)", e, edits[e].at);
         free(g);
     }
     /* Edits without fixing the header checksum, and a bad magic. */
     f[30] ^= 1;
-    write_all(q, f, n);
+    ASSERT(test_write_file(q, f, n));
     EXPECT(load_expect(q, 0, DEJA_FORMAT, "byte 184: header checksum", NULL));
     f[30] ^= 1;
     f[2] = 'X';
-    write_all(q, f, n);
+    ASSERT(test_write_file(q, f, n));
     EXPECT(load_expect(q, 0, DEJA_FORMAT, "hostile.dvoc byte 0: bad magic", NULL));
     free(f);
 }
@@ -425,7 +330,7 @@ TEST(hostile_topology_with_a_matching_checksum_is_rejected)
 {
     size_t n;
     uint8_t *f = valid_file(DEJA_DESC_BINARY, 32, &n);
-    const char *q = tmp_path("topo.dvoc");
+    const char *q = test_tmp_path("topo.dvoc");
     uint64_t off[3], sz[3];
     for (int i = 0; i < 3; i++) {
         off[i] = rd64(f + OFF_SECTION(i));
@@ -453,7 +358,7 @@ TEST(hostile_topology_with_a_matching_checksum_is_rejected)
         t = deja__hash64(g + off[2], sz[2], t);
         wr64(g + 120, t);
         rehash_header(g);
-        write_all(q, g, n);
+        ASSERT(test_write_file(q, g, n));
         if (!load_expect(q, 0, DEJA_FORMAT, "topo.dvoc", edits[e].needle))
             TEST_FAIL_AT("topology edit %zu", e);
         free(g);
@@ -465,18 +370,18 @@ TEST(verify_checks_the_payload_checksum_and_finite_centroids)
 {
     size_t n;
     uint8_t *f = valid_file(DEJA_DESC_FLOAT32, 16, &n);
-    const char *q = tmp_path("payload.dvoc");
+    const char *q = test_tmp_path("payload.dvoc");
     uint64_t desc = rd64(f + OFF_SECTION(3));
     /* A centroid changed: loads without VERIFY (by design), fails the checksum with it. */
     f[desc + 16 * 5 + 2] ^= 0x10;
-    write_all(q, f, n);
+    ASSERT(test_write_file(q, f, n));
     EXPECT(load_expect(q, 0, DEJA_OK, NULL, NULL));
     EXPECT(load_expect(q, DEJA_VOCAB_VERIFY, DEJA_FORMAT, "byte 128: payload checksum", NULL));
     /* A NaN centroid with the checksum recomputed: only the finiteness check catches it. */
     wr32(f + desc + 16 * 7 + 8, 0x7fc00000u);
     wr64(f + 128, deja__hash64(f + HDR, n - HDR, SEED_PAYLOAD));
     rehash_header(f);
-    write_all(q, f, n);
+    ASSERT(test_write_file(q, f, n));
     EXPECT(load_expect(q, 0, DEJA_OK, NULL, NULL));
     char needle[64];
     snprintf(needle, sizeof needle, "byte %llu: node 7 centroid[2] is nan",
@@ -488,23 +393,23 @@ TEST(verify_checks_the_payload_checksum_and_finite_centroids)
 TEST(io_errors_and_bad_arguments)
 {
     deja_vocab *v = NULL;
-    EXPECT(load_expect(tmp_path("missing.dvoc"), 0, DEJA_IO, "missing.dvoc: cannot open",
+    EXPECT(load_expect(test_tmp_path("missing.dvoc"), 0, DEJA_IO, "missing.dvoc: cannot open",
                        "No such file"));
-    EXPECT(load_expect(dir, 0, DEJA_IO, "not a regular file", NULL));
+    EXPECT(load_expect(test_tmp_dir(), 0, DEJA_IO, "not a regular file", NULL));
     EXPECT_STATUS(deja_vocab_load(NULL, NULL, 0, &v), DEJA_INVALID_ARG);
     EXPECT_STATUS(deja_vocab_load(NULL, "x", 2, &v), DEJA_INVALID_ARG);
     EXPECT(v == NULL);
-    deja_vocab *w = make_vocab(2, 2, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 3);
+    deja_vocab *w = test_make_vocab(2, 2, 1, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 3, spread);
     EXPECT_STATUS(deja_vocab_save(w, "/nonexistent-dir/x.dvoc"), DEJA_IO);
     EXPECT(strstr(deja_last_error(), "/nonexistent-dir/x.dvoc.tmp: cannot create: No such file"));
     EXPECT_STATUS(deja_vocab_save(NULL, "x"), DEJA_INVALID_ARG);
     /* Saving over an existing file replaces it whole. */
-    const char *p = tmp_path("replace.dvoc");
-    write_all(p, "old contents", 12);
+    const char *p = test_tmp_path("replace.dvoc");
+    ASSERT(test_write_file(p, "old contents", 12));
     ASSERT_OK(deja_vocab_save(w, p));
     EXPECT(load_expect(p, DEJA_VOCAB_VERIFY, DEJA_OK, NULL, NULL));
     /* Renaming onto a directory fails after the write: the temporary file is removed. */
-    const char *d = tmp_path("adir.dvoc");
+    const char *d = test_tmp_path("adir.dvoc");
     ASSERT(mkdir(d, 0700) == 0);
     EXPECT_STATUS(deja_vocab_save(w, d), DEJA_IO);
     char tmp[300];
@@ -514,39 +419,21 @@ TEST(io_errors_and_bad_arguments)
     deja_vocab_destroy(w);
 }
 
-typedef struct {
-    size_t calls, live;
-} counter;
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    c->calls++;
-    c->live += n;
-    return malloc(n);
-}
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
-}
-
 TEST(load_uses_the_allocator_hook_and_frees_everything)
 {
-    deja_vocab *w = make_vocab(4, 3, 0, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 4);
-    const char *p = tmp_path("alloc.dvoc");
+    deja_vocab *w = test_make_vocab(4, 3, 0, DEJA_DESC_BINARY, 32, DEJA_WEIGHT_TF_IDF, 4, spread);
+    const char *p = test_tmp_path("alloc.dvoc");
     ASSERT_OK(deja_vocab_save(w, p));
     deja_vocab_destroy(w);
-    counter c = {0, 0};
-    deja_options o = deja_options_default();
-    o.allocator = (deja_allocator){count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_options o = test_counting_options(&c);
     deja_vocab *v = NULL;
     ASSERT_OK(deja_vocab_load(&o, p, DEJA_VOCAB_VERIFY, &v));
     EXPECT_EQ(c.calls, 1); /* the struct only: the arrays stay in the mapping */
     deja_vocab_destroy(v);
     EXPECT_EQ(c.live, 0);
     /* A failed load leaves nothing behind either. */
-    write_all(p, "DEJAVOC", 8);
+    ASSERT(test_write_file(p, "DEJAVOC", 8));
     EXPECT_STATUS(deja_vocab_load(&o, p, 0, &v), DEJA_FORMAT);
     EXPECT_EQ(c.live, 0);
 }
@@ -554,12 +441,12 @@ TEST(load_uses_the_allocator_hook_and_frees_everything)
 /* Runs last (tests run in registration order): remove the scratch directory. */
 TEST(zz_cleanup)
 {
-    if (!dir[0]) return;
+    if (!test_tmp_dir()[0]) return;
     const char *names[] = {"rt.dvoc",      "rt2.dvoc",      "layout.dvoc",  "trunc_src.dvoc",
                            "trunc.dvoc",   "flip_src.dvoc", "flip.dvoc",    "valid.dvoc",
                            "hostile.dvoc", "topo.dvoc",     "payload.dvoc", "replace.dvoc",
                            "alloc.dvoc"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        unlink(tmp_path(names[i]));
-    EXPECT_EQ(rmdir(dir), 0);
+        unlink(test_tmp_path(names[i]));
+    EXPECT_EQ(rmdir(test_tmp_dir()), 0);
 }

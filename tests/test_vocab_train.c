@@ -4,6 +4,7 @@
  * progress. The timing run is opt-in: DEJA_TRAIN_BENCH=1 ./test_vocab_train large_random_run */
 #include "deja.h"
 #include "test.h"
+#include "test_util.h"
 #include "vocab.h"
 
 #include <time.h>
@@ -21,25 +22,6 @@ static uint64_t rnd(uint64_t *s)
 static double rnd_unit(uint64_t *s)
 {
     return (double)(rnd(s) >> 11) * 0x1.0p-53;
-}
-
-typedef struct {
-    size_t calls, live, fail_at; /* fail_at: the call index that returns NULL (SIZE_MAX: none) */
-} counter;
-
-static void *count_alloc(void *u, size_t n)
-{
-    counter *c = u;
-    if (c->calls++ == c->fail_at) return NULL;
-    c->live += n;
-    return malloc(n);
-}
-
-static void count_free(void *u, void *p, size_t n)
-{
-    counter *c = u;
-    c->live -= n;
-    free(p);
 }
 
 static double dist(const deja_vocab *v, const uint8_t *a, const uint8_t *b)
@@ -560,9 +542,9 @@ static void nomem_sweep(const fixture *f, deja_weighting wt)
     p.weighting = wt;
     size_t failures = 0;
     for (size_t k = 0; k < 1000; k++) {
-        counter c = {0, 0, k};
+        test_counter c = {.fail_at = k + 1}; /* call index k fails */
         deja_options o = opts(2);
-        o.allocator = (deja_allocator){count_alloc, count_free, &c};
+        o.allocator = test_counting_allocator(&c);
         deja_vocab *v = NULL;
         deja_status st = deja_vocab_train(&o, &p, f->sets, f->n_sets, &v);
         if (st == DEJA_OK) {

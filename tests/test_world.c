@@ -3,6 +3,7 @@
  * the same place and dissimilar ones elsewhere, no allocation per frame, bad parameters.
  * DEJA_WORLD_DUMP=dir writes a few frames as PGM there (for looking at them). */
 #include "test.h"
+#include "test_util.h"
 #include "world_impl.h"
 
 #include <pthread.h>
@@ -10,28 +11,6 @@
 #define PI 3.14159265358979323846
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-typedef struct {
-    size_t calls, live, fail_at; /* fail_at: 1-based call that returns NULL, 0 never */
-} counter;
-
-static void *count_alloc(void *user, size_t bytes)
-{
-    counter *c = user;
-    c->calls++;
-    if (c->fail_at && c->calls == c->fail_at) return NULL;
-    void *p = malloc(bytes);
-    if (p) c->live++;
-    return p;
-}
-
-static void count_free(void *user, void *p, size_t bytes)
-{
-    counter *c = user;
-    (void)bytes;
-    if (p) c->live--;
-    free(p);
-}
 
 static const deja_allocator plain = {NULL, NULL, NULL};
 
@@ -438,8 +417,8 @@ TEST(revisit_looks_alike_and_other_places_differ)
 
 TEST(rendering_allocates_nothing_per_frame)
 {
-    counter c = {0};
-    deja_allocator a = {count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_allocator a = test_counting_allocator(&c);
     deja__world_params p = small_params();
     deja__world *w = NULL;
     ASSERT_OK(deja__world_create(&a, &p, &w));
@@ -458,7 +437,7 @@ TEST(rendering_allocates_nothing_per_frame)
     EXPECT_EQ(c.calls, before);
     deja__world_view_destroy(v);
     deja__world_destroy(w);
-    EXPECT_EQ(c.live, 0);
+    EXPECT_EQ(c.blocks, 0);
     free(px);
 }
 
@@ -469,19 +448,19 @@ TEST(create_fails_cleanly_on_every_allocation_failure)
     p.blocks_x = p.blocks_y = 1;
     p.texels_per_m = 16;
     p.width = p.height = 32;
-    counter c = {0};
-    deja_allocator a = {count_alloc, count_free, &c};
+    test_counter c = {0};
+    deja_allocator a = test_counting_allocator(&c);
     deja__world *w = NULL;
     ASSERT_OK(deja__world_create(&a, &p, &w));
     size_t total = c.calls;
     deja__world_destroy(w);
-    EXPECT_EQ(c.live, 0);
+    EXPECT_EQ(c.blocks, 0);
     for (size_t k = 1; k <= total; k++) {
-        c = (counter){0, 0, k};
+        c = (test_counter){.fail_at = k};
         w = NULL;
         EXPECT_STATUS(deja__world_create(&a, &p, &w), DEJA_NOMEM);
         EXPECT(w == NULL);
-        EXPECT_EQ(c.live, 0);
+        EXPECT_EQ(c.blocks, 0);
     }
 }
 
