@@ -46,6 +46,16 @@ deja_options deja__options_resolve(const deja_options *o);
 /* Monotonic clock in nanoseconds. */
 uint64_t deja__now_ns(void);
 
+/* splitmix64 (Steele, Lea & Flood 2014): the one PRNG of deja (sampling patterns, k-means++,
+ * RANSAC, generated worlds), deterministic on every platform. */
+static inline uint64_t deja__splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 /* 64-bit checksum of bytes (our own 4-lane multiply-rotate hash; fast, not cryptographic). */
 uint64_t deja__hash64(const void *data, size_t bytes, uint64_t seed);
 

@@ -775,18 +775,11 @@ int deja__geom_fit8(const double *pts, const uint32_t *idx, size_t n, int essent
 
 /* ---- RANSAC ------------------------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* Uniform in [0, k) by the multiply-high method (bias < k / 2^32, irrelevant here). */
 static uint32_t below(uint64_t *s, uint32_t k)
 {
-    return (uint32_t)(((splitmix64(s) >> 32) * (uint64_t)k) >> 32);
+    return (uint32_t)(((deja__splitmix64(s) >> 32) * (uint64_t)k) >> 32);
 }
 
 /* Count matches whose Sampson error under the pixel-space F is below thr (px^2); the mask marks

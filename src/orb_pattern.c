@@ -16,13 +16,6 @@
 
 #include <math.h>
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* Round num / den to nearest, halves away from zero (den > 0). */
 static int64_t div_round(int64_t num, int64_t den)
@@ -35,7 +28,7 @@ static int gauss_px(uint64_t *s)
 {
     int64_t sum = 0;
     for (int i = 0; i < 3; i++) {
-        uint64_t r = splitmix64(s); /* four 16-bit uniforms per draw */
+        uint64_t r = deja__splitmix64(s); /* four 16-bit uniforms per draw */
         for (int k = 0; k < 4; k++)
             sum += (int64_t)((r >> (16 * k)) & 0xFFFF);
     }

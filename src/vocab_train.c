@@ -256,17 +256,10 @@ static const kind_ops float_ops = {4, 8, 256, f32_dist, f32_centroids};
 
 /* ---- deterministic random stream (splitmix64, Steele et al. 2014) --------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static double rng_unit(uint64_t *s) /* [0, 1) */
 {
-    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+    return (double)(deja__splitmix64(s) >> 11) * 0x1.0p-53;
 }
 
 /* ---- progress ------------------------------------------------------------------------------- */

@@ -518,7 +518,7 @@ static void procedural(canvas *c, double len, double wall_h)
     /* faint texel noise: no perfectly flat areas, but far below the FAST threshold */
     size_t n = (size_t)c->w * c->h;
     for (size_t i = 0; i < n; i += 8) {
-        uint64_t r = world_mix(&c->rng);
+        uint64_t r = deja__splitmix64(&c->rng);
         for (size_t k = 0; k < 8 && i + k < n; k++, r >>= 8) {
             int v = c->p[i + k] + (int)((r & 0xFF) % 9) - 4;
             c->p[i + k] = (uint8_t)clampi(v, 0, 255);
@@ -615,13 +615,13 @@ static deja_status make_textures(deja__world *w, const deja__world_params *p)
                     p->texels_per_m, world_hash(p->seed ^ 0x7E57ull, k)};
         if (k > 0 && world_uni(&c.rng) < p->repeat_frac) {
             /* a look-alike: an earlier piece's level 0, columns stretched to this length */
-            const world_wall *src = &w->walls[world_mix(&c.rng) % k];
+            const world_wall *src = &w->walls[deja__splitmix64(&c.rng) % k];
             for (int u = 0; u < c.w; u++)
                 memcpy(c.p + (size_t)u * c.h,
                        w->atlas + src->tex_off[0] + (size_t)u * src->tex_w[0] / c.w * c.h,
                        (size_t)c.h);
         } else if (p->n_photos) {
-            photo(&c, &p->photos[world_mix(&c.rng) % p->n_photos]);
+            photo(&c, &p->photos[deja__splitmix64(&c.rng) % p->n_photos]);
         } else {
             procedural(&c, c.w / p->texels_per_m, c.h / p->texels_per_m);
         }
@@ -659,10 +659,10 @@ static deja_status make_floor_ceiling(deja__world *w)
             w->floor_map[(size_t)y * w->floor_w + x] = (uint8_t)clampi(v, 0, 255);
         }
     for (size_t i = 0; i < nc; i++)
-        w->ceil_map[i] = world_uni(&rng) < 0.12 ? 250 : (uint8_t)(165 + world_mix(&rng) % 50);
+        w->ceil_map[i] = world_uni(&rng) < 0.12 ? 250 : (uint8_t)(165 + deja__splitmix64(&rng) % 50);
     canvas c = {w->detail, WORLD_DETAIL, WORLD_DETAIL, WORLD_DETAIL, rng};
     for (int i = 0; i < WORLD_DETAIL * WORLD_DETAIL; i++)
-        w->detail[i] = (uint8_t)(128 + (int)(world_mix(&c.rng) % 13) - 6);
+        w->detail[i] = (uint8_t)(128 + (int)(deja__splitmix64(&c.rng) % 13) - 6);
     for (int k = 0; k < 25; k++) /* spots, as offsets below 128 */
         ellipse(&c, rnd(&c, 0.05, 0.95), rnd(&c, 0.05, 0.95), rnd(&c, 0.006, 0.03),
                 rnd(&c, 0.006, 0.03), rndi(&c, 60, 100));

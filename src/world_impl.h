@@ -78,24 +78,16 @@ struct deja__world {
     uint64_t total_bytes;
 };
 
-/* splitmix64: the source of every random choice (seeded per wall, per frame, per row). */
-static inline uint64_t world_mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 static inline uint64_t world_hash(uint64_t a, uint64_t b)
 {
     uint64_t s = a ^ (b * 0xD6E8FEB86659FD93ull);
-    world_mix(&s);
-    return world_mix(&s);
+    deja__splitmix64(&s);
+    return deja__splitmix64(&s);
 }
 /* Uniform in [0, 1). */
 static inline double world_uni(uint64_t *s)
 {
-    return (double)(world_mix(s) >> 11) * (1.0 / 9007199254740992.0);
+    return (double)(deja__splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 static inline double world_range(uint64_t *s, double lo, double hi)
 {

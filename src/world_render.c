@@ -294,7 +294,7 @@ static void finish(deja__world_view *v, const deja__world_nuisance *nz, uint8_t 
         }
         uint64_t rng = world_hash(nz->noise_seed, (uint64_t)y);
         for (int x = 0; x < W; x += 2) {
-            uint64_t r = K ? world_mix(&rng) : 0;
+            uint64_t r = K ? deja__splitmix64(&rng) : 0;
             for (int k = 0; k < 2 && x + k < W; k++, r >>= 32) {
                 int sum = (int)(r & 0xFF) + (int)((r >> 8) & 0xFF) + (int)((r >> 16) & 0xFF) +
                           (int)((r >> 24) & 0xFF);

@@ -13,7 +13,7 @@ static uint8_t *random_image(int w, int h, int stride, uint64_t seed)
     uint64_t s = seed;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < stride; x++) {
-            uint64_t r = test_splitmix64(&s);
+            uint64_t r = deja__splitmix64(&s);
             p[(size_t)y * stride + x] =
                 (x / 7 + y / 5) % 3 == 0 ? (uint8_t)r : (uint8_t)((x * 3 + y) & 255);
         }

@@ -9,7 +9,7 @@
 
 static int rng_int(uint64_t *s, int n)
 {
-    return (int)(test_splitmix64(s) % (uint64_t)n);
+    return (int)(deja__splitmix64(s) % (uint64_t)n);
 }
 
 /* A deterministic textured scene: a smooth gradient, then random rectangles and discs of random
@@ -94,7 +94,7 @@ TEST(fast_row_simd_matches_reference)
         /* Noise, blocky noise (many corners) or flat with spikes (few). */
         for (int i = 0; i < w * h; i++) {
             int x = i % w, y = i / w;
-            img[i] = round % 3 == 0   ? (uint8_t)test_splitmix64(&s)
+            img[i] = round % 3 == 0   ? (uint8_t)deja__splitmix64(&s)
                      : round % 3 == 1 ? (uint8_t)(((x / 3) * 7919 + (y / 3) * 104729 + round) * 37)
                                       : (uint8_t)(rng_int(&s, 50) ? 100 : rng_int(&s, 256));
         }
@@ -134,7 +134,7 @@ TEST(fast_score_is_the_largest_passing_threshold)
     int checked = 0;
     for (int round = 0; round < 40; round++) {
         for (int i = 0; i < w * h; i++)
-            img[i] = (uint8_t)(rng_int(&s, 4) ? 128 : test_splitmix64(&s));
+            img[i] = (uint8_t)(rng_int(&s, 4) ? 128 : deja__splitmix64(&s));
         for (int y = 3; y < h - 3; y++)
             for (int x = 3; x < w - 3; x++) {
                 const uint8_t *p = img + y * w + x;
@@ -164,7 +164,7 @@ TEST(harris_and_moments_simd_match_reference)
     for (int i = 0; i < 2000; i++) {
         if (i % 100 == 0)
             for (int k = 0; k < w * h; k++)
-                img[k] = (uint8_t)(i % 200 ? test_splitmix64(&s) : 255 * (k & 1));
+                img[k] = (uint8_t)(i % 200 ? deja__splitmix64(&s) : 255 * (k & 1));
         int x = 16 + rng_int(&s, w - 33), y = 16 + rng_int(&s, h - 32);
         const uint8_t *c = img + y * w + x;
         ASSERT_EQ(deja__orb_harris_sse2(c, w), deja__orb_harris_ref(c, w));

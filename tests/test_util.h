@@ -6,7 +6,7 @@
 #ifndef DEJA_TEST_UTIL_H
 #define DEJA_TEST_UTIL_H
 
-#include "deja.h"
+#include "base.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -126,16 +126,7 @@ static inline uint8_t *test_read_file(const char *path, size_t *len)
     return p;
 }
 
-/* ---- random numbers ---------------------------------------------------------------------- */
-
-/* splitmix64 (Steele et al., "Fast splittable pseudorandom number generators"). */
-static inline uint64_t test_splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* ---- random numbers (also deja__splitmix64 from base.h) ---------------------------------- */
 
 /* xorshift64* (Vigna, "An experimental exploration of Marsaglia's xorshift generators"): the
  * same sequence on every platform, so qemu and x86 runs see the same data. */

@@ -523,7 +523,7 @@ TEST(photo_textures_are_tiled_onto_walls)
     for (int y = 0; y < ph; y++)
         for (int x = 0; x < pw; x++) {
             img[0][y * pw + x] =
-                (uint8_t)((((x / 17) + (y / 13)) & 1 ? 200 : 50) + world_mix(&s) % 9);
+                (uint8_t)((((x / 17) + (y / 13)) & 1 ? 200 : 50) + deja__splitmix64(&s) % 9);
             double r = hypot(x - 100, y - 75);
             img[1][y * pw + x] = (uint8_t)(((int)(r / 9) & 1) ? 230 : 30);
         }
