@@ -167,7 +167,7 @@ deja_status deja_detector_create(const deja_options *o, const deja_vocab *v,
     if ((v->kind != DEJA_DESC_BINARY || (st = deja_orb_create(&opts, &d->orb)) == DEJA_OK)
         && (st = deja_bow_create(&opts, v, &d->bow)) == DEJA_OK
         && (st = deja_bow_create(&opts, v, &d->bow_candidate)) == DEJA_OK
-        && (st = deja__index_create(&a, v->n_words, DEJA__SCORE_L1, &d->index)) == DEJA_OK
+        && (st = deja__index_create(&a, v->n_words, DEJA__SCORE_L1, 0, &d->index)) == DEJA_OK
         && (st = deja__store_create(&a, params.store_dir, &d->store)) == DEJA_OK
         && (st = deja__geom_create(&opts, &gp, &d->geom)) == DEJA_OK
         && (st = warm_up(d)) == DEJA_OK) {

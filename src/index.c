@@ -9,59 +9,81 @@
  * a bit and appends it to a touched list, so resetting after a query costs the touched frames
  * only. A bounded heap (in the caller's result array) keeps the best top_k, ties to the lower id.
  *
+ * Postings. Lists ascend by frame, so a posting stores the gap to the list's previous frame, as
+ * compressed inverted files do (Zobel & Moffat 2006, "Inverted files for text search engines"),
+ * and the word's term in the form its scoring needs (sqrt for Bhattacharyya, log for KL,
+ * L2-normalised for L2), so queries do one multiply or min each. Two slot layouts:
+ * - compact (L1, L2, chi-square, Bhattacharyya: values in [0, 1] for normalised vectors), 4 B:
+ *   a u16 gap and a u16 float of 5 exponent and 11 mantissa bits over [2^-24, 256), rounded to
+ *   nearest (relative error <= 2^-12; no sign, the values are >= 0). Decoding is a shift and an
+ *   add to f32 bits. A gap over 65535 first takes a skip slot (gap field 0, its value field k
+ *   advances the frame by 65535 k), rare: a word unseen for 65535 frames, or first seen then.
+ * - wide (KL, whose values are log d - log eps ~ 36 where absolute error counts, and DOT, whose
+ *   vectors come unnormalised), 8 B: a u32 gap and the f32 value.
+ *
  * Memory. Postings, stored vectors and word-table pages live in one arena of 1 MiB chunks,
- * addressed by 32-byte units (u32: 128 GiB). Unit 0 is reserved as "none".
- * - Posting lists are chains of blocks whose size doubles with the list, 32 B to 4 KiB (3, 7,
- *   15, ..., 511 postings after an 8-byte header holding the next block), then stays at 4 KiB:
- *   the many rare words of a large vocabulary cost 32 B, and long lists (common words, read by
- *   most queries) come in page-sized blocks that the hardware prefetcher streams, with one
- *   pointer chase and TLB miss per 511 postings (4 KiB instead of 512 B blocks: queries 1.6x
- *   faster for 3% more memory at 10^4 frames). A word's state is head, tail, count (12 B); the
- *   tail block's class and fill follow from count, so blocks carry no size field.
- * - The word table is two-level: a u32 per 128 words (4 MB at most for 2^26 words), pages of 128
- *   word states (1.5 KiB) carved from the arena when a word of theirs is first seen, so words
+ * addressed by 16-byte units (u32: 64 GiB). Unit 0 is reserved as "none".
+ * - Posting lists are chains of blocks growing x1.5 with the list, 16 B to 4 KiB (a one-slot
+ *   header holding the next block, then 3, 7, 11, 15, 23, ..., 1023 compact slots or 1, 3, 5,
+ *   ..., 511 wide ones), then staying at 4 KiB: the many rare words of a large vocabulary cost
+ *   16 B, the unused tail of a list's last block is small, and long lists (common words, read
+ *   by most queries) come in page-sized blocks that the hardware prefetcher streams, with one
+ *   pointer chase and TLB miss per block. A word's state is head, tail, slots, last frame
+ *   (16 B); the tail block's class and fill follow from the slot count, so blocks carry no size
+ *   field, and the last frame gives the next gap.
+ * - The word table is two-level: a u32 per 128 words (2 MiB at most for 2^26 words), pages of 128
+ *   word states (2 KiB) carved from the arena when a word of theirs is first seen, so words
  *   never seen cost nothing. (A calloc'd flat table would rely on untouched zero pages, which the
  *   allocator hook cannot promise: it has no calloc.)
- * - A frame's vector (words, then weights, non-zero entries only) sits contiguously in one chunk;
- *   the frame keeps its unit and length (8 B). Score accumulators (8 B), the touched list (4 B)
- *   and the touched bitmap (1 bit) are the other per-frame arrays.
+ * - With DEJA__INDEX_STORE_VECTORS a frame's vector (words, then weights, non-zero entries only)
+ *   sits contiguously in one chunk and the frame keeps its unit and length (8 B). Score
+ *   accumulators (8 B), the touched list (4 B) and the touched bitmap (1 bit) are the other
+ *   per-frame arrays.
  *
  * Adding is all-or-nothing: word pages are made first (harmless if later steps fail), then the
  * vector and the new blocks are carved in a dry run that may open chunks; the arena position is
  * rolled back and the same carving is replayed for real, which cannot fail because every chunk
- * it needs now exists. Postings store each word's term in the form its scoring needs (sqrt for
- * Bhattacharyya, log for KL, L2-normalised for L2), so queries do one multiply or min each. */
+ * it needs now exists. */
 #include "index.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-#define UNIT_SHIFT       5
-#define CHUNK_UNIT_SHIFT 15 /* 2^15 units of 32 B = 1 MiB */
+#define UNIT_SHIFT       4
+#define CHUNK_UNIT_SHIFT 16 /* 2^16 units of 16 B = 1 MiB */
 #define CHUNK_UNITS      (1u << CHUNK_UNIT_SHIFT)
-#define MAX_CHUNKS       ((uint64_t)1 << 17) /* keeps units below 2^32 */
+#define MAX_CHUNKS       ((uint64_t)1 << 16) /* keeps units below 2^32 */
 #define PAGE_SHIFT       7
 #define PAGE_WORDS       (1u << PAGE_SHIFT)
-#define PAGE_UNITS       (PAGE_WORDS * 12u / 32u) /* 128 word states of 12 B */
-#define BLOCK_HEADER     8u
-#define BIG_CLASS        7u   /* 4 KiB blocks (511 postings) from the eighth block of a list on */
+#define PAGE_UNITS       PAGE_WORDS /* 128 word states of 16 B */
+#define N_CLASSES        16
+#define BIG_CLASS        (N_CLASSES - 1) /* 4 KiB blocks from the sixteenth block of a list on */
 #define PREFETCH_BYTES   1024 /* of the next block; the hardware streams the rest of a page */
+#define H16_SHIFT        12   /* f32 mantissa bits a compact value drops (11 kept) */
+#define H16_BIAS         (103u << 23) /* f32 bits of 2^-24, the value of code 0 */
+#define H16_MAX          0xFFFFu
+#define SKIP_STEP        65535u     /* frames a skip slot advances per unit of its value field */
+#define NO_FRAME         UINT32_MAX /* "before frame 0": a list's first gap is frame + 1 */
+
+/* Block sizes in 16 B units: x1.5 per block, so a list's last block is on average less empty
+ * than with doubling (5.4 -> 4.9 B per posting at 10^5 Zipf frames, docs/index.md). */
+static const uint16_t class_units[N_CLASSES] = {1,  2,  3,  4,  6,  8,   12,  16,
+                                                24, 32, 48, 64, 96, 128, 192, 256};
 
 typedef struct wstate {
-    uint32_t head, tail, count; /* block units; postings in the list */
+    uint32_t head, tail, slots, last; /* block units; slots used; frame of the last posting */
 } wstate;
-
-typedef struct posting {
-    uint32_t frame;
-    float value; /* the word's weight in the frame, in the scoring's form */
-} posting;
 
 struct deja__index {
     deja_allocator alloc;
     char err[DEJA_ERROR_BYTES];
     uint32_t n_words;
     deja__index_scoring scoring;
+    uint32_t flags;
+    int compact;    /* 4 B slots (u16 gap, u16 value) rather than 8 B (u32 gap, f32 value) */
+    unsigned kslog; /* log2 of slots per 16 B unit: 2 compact, 1 wide; the header is one slot */
+    uint32_t start[N_CLASSES]; /* first slot of a list's block of each class */
     /* arena: chunks[c] holds units [c << 15, (c + 1) << 15) */
     char **chunks;
     size_t n_chunks, chunks_cap;
@@ -70,10 +92,10 @@ struct deja__index {
     /* word table: page unit per 128 words, 0 = none */
     uint32_t *pages;
     size_t n_pages;
-    uint64_t words_seen, n_postings, word_pages;
+    uint64_t words_seen, n_postings, word_pages, skip_slots, block_units, vector_units;
     /* per frame */
     uint32_t n_frames;
-    uint32_t *vec_unit, *vec_n;
+    uint32_t *vec_unit, *vec_n; /* STORE_VECTORS only */
     size_t vec_unit_cap, vec_n_cap;
     double *acc;
     size_t acc_cap;
@@ -96,30 +118,35 @@ static inline wstate *word_state(const deja__index *ix, uint32_t w)
     return p ? (wstate *)(void *)addr(ix, p) + (w & (PAGE_WORDS - 1)) : NULL;
 }
 
-static inline uint32_t block_cap(unsigned cls)
+/* Slots of a block of class c after its one-slot header, with 2^ks slots per 16 B unit. */
+static inline uint32_t block_cap(unsigned ks, unsigned c)
 {
-    return (4u << cls) - 1u; /* (32 B << cls - header) / 8 B */
+    return ((uint32_t)class_units[c] << ks) - 1u;
 }
 
-/* First posting of a block of class c in its list: the capacities before it, sum (4 << j) - 1. */
-static inline uint32_t class_start(unsigned c)
+/* Class of the block that slot number `n` of a list falls in, and its place there. Long lists
+ * (the common words) leave at the first test. */
+static inline unsigned block_slot(const deja__index *ix, uint32_t n, uint32_t *slot)
 {
-    return 4u * ((1u << c) - 1u) - c;
-}
-
-/* Class of the block that posting number `count` of a list falls in, and its slot there. */
-static inline unsigned block_slot(uint32_t count, uint32_t *slot)
-{
-    uint32_t big = class_start(BIG_CLASS);
-    if (count >= big) {
-        *slot = (count - big) % block_cap(BIG_CLASS);
+    uint32_t big = ix->start[BIG_CLASS];
+    if (n >= big) {
+        *slot = (n - big) % block_cap(ix->kslog, BIG_CLASS);
         return BIG_CLASS;
     }
-    unsigned c = BIG_CLASS - 1;
-    while (count < class_start(c))
-        c--;
-    *slot = count - class_start(c);
+    unsigned c = 0;
+    while (n >= ix->start[c + 1])
+        c++;
+    *slot = n - ix->start[c];
     return c;
+}
+
+/* Compact value code of v >= 0: round to nearest on the f32 bits (a carry moves to the next
+ * binade by itself); below 2^-24 (weights of no consequence) becomes 2^-24. > H16_MAX: too big. */
+static inline uint32_t h16_encode(float v)
+{
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    return b < H16_BIAS ? 0 : (b - H16_BIAS + (1u << (H16_SHIFT - 1))) >> H16_SHIFT;
 }
 
 static deja_status chunk_new(deja__index *ix)
@@ -143,7 +170,7 @@ static deja_status chunk_new(deja__index *ix)
  * moves to the next chunk (existing spare or new), wasting the tail. */
 static deja_status arena_alloc(deja__index *ix, uint32_t units, uint32_t *out)
 {
-    if (ix->end - ix->cur < units) {
+    while (ix->end - ix->cur < units) { /* twice for a whole chunk at the start of chunk 0 */
         uint64_t c = ix->end >> CHUNK_UNIT_SHIFT;
         if (c >= ix->n_chunks) {
             deja_status st = chunk_new(ix);
@@ -162,8 +189,9 @@ static deja_status arena_alloc(deja__index *ix, uint32_t units, uint32_t *out)
 static deja_status frames_reserve(deja__index *ix, size_t n)
 {
     size_t bits_old = ix->bits_cap;
-    if (!deja__reserve(&ix->alloc, (void **)&ix->vec_unit, &ix->vec_unit_cap, n, 4) ||
-        !deja__reserve(&ix->alloc, (void **)&ix->vec_n, &ix->vec_n_cap, n, 4) ||
+    int vecs = (ix->flags & DEJA__INDEX_STORE_VECTORS) != 0;
+    if ((vecs && (!deja__reserve(&ix->alloc, (void **)&ix->vec_unit, &ix->vec_unit_cap, n, 4) ||
+                  !deja__reserve(&ix->alloc, (void **)&ix->vec_n, &ix->vec_n_cap, n, 4))) ||
         !deja__reserve(&ix->alloc, (void **)&ix->acc, &ix->acc_cap, n, 8) ||
         !deja__reserve(&ix->alloc, (void **)&ix->touched, &ix->touched_cap, n, 4) ||
         !deja__reserve(&ix->alloc, (void **)&ix->bits, &ix->bits_cap, (n + 7) / 8, 1))
@@ -172,14 +200,15 @@ static deja_status frames_reserve(deja__index *ix, size_t n)
     return DEJA_OK;
 }
 
-/* Words strictly ascending and < n_words, weights finite and >= 0; *n_nz gets the non-zeros. */
+/* Words strictly ascending and < n_words, weights finite and >= 0; *n_nz gets the non-zeros and
+ * *i_max the position of the largest weight. */
 static deja_status check_vector(deja__index *ix, const deja_bow_vector *v, const char *what,
-                                size_t *n_nz)
+                                size_t *n_nz, size_t *i_max)
 {
     if (v->n > 0 && (!v->words || !v->weights))
         return DEJA_ERR(ix->err, DEJA_INVALID_ARG, "index: %s vector of %zu words has NULL %s",
                         what, v->n, v->words ? "weights" : "words");
-    size_t nz = 0;
+    size_t nz = 0, im = 0;
     for (size_t i = 0; i < v->n; i++) {
         uint32_t w = v->words[i];
         float x = v->weights[i];
@@ -198,13 +227,15 @@ static deja_status check_vector(deja__index *ix, const deja_bow_vector *v, const
                             ">= 0",
                             what, (double)x, w, i);
         nz += x > 0.0f;
+        if (x > v->weights[im]) im = i;
     }
     *n_nz = nz;
+    *i_max = im;
     return DEJA_OK;
 }
 
 deja_status deja__index_create(const deja_allocator *a, uint32_t n_words,
-                               deja__index_scoring scoring, deja__index **out)
+                               deja__index_scoring scoring, uint32_t flags, deja__index **out)
 {
     if (!a || !out)
         return DEJA_ERR(NULL, DEJA_INVALID_ARG, "index: %s is NULL", a ? "out" : "allocator");
@@ -213,6 +244,8 @@ deja_status deja__index_create(const deja_allocator *a, uint32_t n_words,
                         n_words, DEJA__INDEX_MAX_WORDS);
     if ((unsigned)scoring > (unsigned)DEJA__SCORE_DOT)
         return DEJA_ERR(NULL, DEJA_INVALID_ARG, "index: scoring %d is unknown", (int)scoring);
+    if (flags & ~DEJA__INDEX_STORE_VECTORS)
+        return DEJA_ERR(NULL, DEJA_INVALID_ARG, "index: unknown flags 0x%x", flags);
     deja_allocator al = *a;
     if (!al.alloc || !al.free) al = deja__allocator(NULL);
     deja__index *ix = deja__calloc(&al, 1, sizeof *ix);
@@ -220,6 +253,11 @@ deja_status deja__index_create(const deja_allocator *a, uint32_t n_words,
     ix->alloc = al;
     ix->n_words = n_words;
     ix->scoring = scoring;
+    ix->flags = flags;
+    ix->compact = scoring != DEJA__SCORE_KL && scoring != DEJA__SCORE_DOT;
+    ix->kslog = ix->compact ? 2 : 1;
+    for (unsigned c = 1; c < N_CLASSES; c++)
+        ix->start[c] = ix->start[c - 1] + block_cap(ix->kslog, c - 1);
     ix->n_pages = ((size_t)n_words + PAGE_WORDS - 1) >> PAGE_SHIFT;
     ix->pages = deja__calloc(&al, ix->n_pages, sizeof *ix->pages);
     if (!ix->pages) {
@@ -259,14 +297,17 @@ deja_status deja__index_reserve(deja__index *ix, uint32_t n_frames, uint64_t n_p
         deja_status st = frames_reserve(ix, n_frames);
         if (st != DEJA_OK) return st;
     }
-    /* Arena estimate for what is still to come: the stored vector (8 B), a posting with its
-     * share of block headers and partly filled blocks (16 B), rounding per frame (32 B). */
+    /* Arena estimate for what is still to come, per posting: its slot and its share of partly
+     * filled blocks, skip slots and small lists (measured 4.9 B compact at 10^5 Zipf frames,
+     * see docs/index.md: 8 B leaves room; 16 B wide), the stored vector (8 B); per frame the
+     * vector's rounding (16 B). */
+    uint64_t per_p = (ix->compact ? 8 : 16) + (ix->flags & DEJA__INDEX_STORE_VECTORS ? 8 : 0);
     uint64_t more_p = n_postings > ix->n_postings ? n_postings - ix->n_postings : 0;
     uint64_t more_f = n_frames > ix->n_frames ? n_frames - ix->n_frames : 0;
-    if (more_p > (UINT64_MAX - 32 * (uint64_t)UINT32_MAX) / 24)
+    if (more_p > (UINT64_MAX - 16 * (uint64_t)UINT32_MAX) / per_p)
         return DEJA_ERR(ix->err, DEJA_LIMIT, "index: reserve of %llu postings is too large",
                         (unsigned long long)n_postings);
-    uint64_t bytes = more_p * 24 + more_f * 32;
+    uint64_t bytes = more_p * per_p + more_f * 16;
     uint64_t want = (ix->end >> CHUNK_UNIT_SHIFT) +
                     (bytes + DEJA__INDEX_CHUNK_BYTES - 1) / DEJA__INDEX_CHUNK_BYTES;
     if (want > MAX_CHUNKS)
@@ -296,23 +337,36 @@ static inline float posting_value(deja__index_scoring s, float d, double norm)
     }
 }
 
-/* Carve the frame's vector and the new blocks of its words; with write, also fill them. The
- * dry run (write = 0) and the replay make the same arena calls in the same order. */
-static deja_status place(deja__index *ix, const deja_bow_vector *v, size_t n_nz, int write)
+/* Compact slots for a posting `gap` frames after the list's previous one: skip slots while the
+ * gap is over 65535 (each takes k <= 65535 steps of 65535 so that 1 <= the rest), then the
+ * posting. Returns the number of slots (1 to 3: gaps are < 2^32). */
+static inline uint32_t compact_slots(uint32_t gap, uint32_t code, uint32_t out[3])
+{
+    uint32_t n = 0;
+    while (gap > 0xFFFFu) {
+        uint32_t k = (gap - 1) / SKIP_STEP;
+        if (k > 0xFFFFu) k = 0xFFFFu;
+        out[n++] = k << 16;
+        gap -= k * SKIP_STEP;
+    }
+    out[n++] = code << 16 | gap;
+    return n;
+}
+
+/* Carve the frame's vector (if stored) and the new blocks of its words; with write, also fill
+ * them. The dry run (write = 0) and the replay make the same arena calls in the same order. */
+static deja_status place(deja__index *ix, const deja_bow_vector *v, size_t n_nz, double norm,
+                         int write)
 {
     uint32_t vec = 0;
-    if (n_nz > 0) {
-        deja_status st = arena_alloc(ix, (uint32_t)((n_nz + 3) / 4), &vec);
+    int store = (ix->flags & DEJA__INDEX_STORE_VECTORS) && n_nz > 0;
+    if (store) {
+        deja_status st = arena_alloc(ix, (uint32_t)((n_nz + 1) / 2), &vec);
         if (st != DEJA_OK) return st;
     }
-    double norm = 0;
-    if (write && ix->scoring == DEJA__SCORE_L2) {
-        for (size_t i = 0; i < v->n; i++)
-            norm += (double)v->weights[i] * v->weights[i];
-        norm = sqrt(norm);
-    }
+    const size_t sb = ix->compact ? 4 : 8; /* slot (and header) bytes */
     uint32_t frame = ix->n_frames, k = 0;
-    uint32_t *words = n_nz && write ? (uint32_t *)(void *)addr(ix, vec) : NULL;
+    uint32_t *words = store && write ? (uint32_t *)(void *)addr(ix, vec) : NULL;
     float *weights = words ? (float *)(words + n_nz) : NULL;
     for (size_t i = 0; i < v->n; i++) {
         /* Word states and tail blocks are cache misses scattered over the arena: the dry run
@@ -321,40 +375,59 @@ static deja_status place(deja__index *ix, const deja_bow_vector *v, size_t n_nz,
         if (write && i + 8 < v->n) {
             const wstate *a = word_state(ix, v->words[i + 8]); /* NULL: a zero weight's word */
             uint32_t s = 0;
-            if (a) block_slot(a->count, &s);
-            if (s > 0) __builtin_prefetch(addr(ix, a->tail) + BLOCK_HEADER + (size_t)s * 8, 1);
+            if (a) block_slot(ix, a->slots, &s);
+            if (s > 0) __builtin_prefetch(addr(ix, a->tail) + (s + 1) * sb, 1);
         }
         float d = v->weights[i];
         if (d == 0.0f) continue;
         wstate *ws = word_state(ix, v->words[i]);
-        uint32_t slot;
-        unsigned cls = block_slot(ws->count, &slot);
-        uint32_t blk = ws->tail;
-        if (slot == 0) {
-            deja_status st = arena_alloc(ix, 1u << cls, &blk);
-            if (st != DEJA_OK) return st;
+        uint32_t gap = frame - (ws->slots ? ws->last : NO_FRAME); /* >= 1, wraps from NO_FRAME */
+        uint32_t slotv[3], n_slots = 1; /* the dry run needs only the number of slots */
+        unsigned char wide[8];
+        float value = write ? posting_value(ix->scoring, d, norm) : 0.0f;
+        if (ix->compact) {
+            n_slots = compact_slots(gap, h16_encode(value), slotv);
+        } else {
+            memcpy(wide, &gap, 4);
+            memcpy(wide + 4, &value, 4);
+        }
+        uint32_t n = ws->slots;
+        for (uint32_t j = 0; j < n_slots; j++, n++) {
+            uint32_t slot;
+            unsigned cls = block_slot(ix, n, &slot);
+            uint32_t blk = ws->tail;
+            if (slot == 0) {
+                deja_status st = arena_alloc(ix, class_units[cls], &blk);
+                if (st != DEJA_OK) return st;
+            }
+            if (!write) continue;
+            char *b = addr(ix, blk);
+            if (slot == 0) {
+                memset(b, 0, sb);
+                if (n == 0) {
+                    ws->head = blk;
+                    ix->words_seen++;
+                } else {
+                    memcpy(addr(ix, ws->tail), &blk, 4); /* link the old tail to the new block */
+                }
+                ws->tail = blk;
+                ix->block_units += class_units[cls];
+            }
+            memcpy(b + (slot + 1) * sb, ix->compact ? (const void *)&slotv[j] : wide, sb);
         }
         if (!write) continue;
-        words[k] = v->words[i];
-        weights[k++] = d;
-        char *b = addr(ix, blk);
-        if (slot == 0) {
-            memset(b, 0, BLOCK_HEADER);
-            if (ws->count == 0) {
-                ws->head = blk;
-                ix->words_seen++;
-            } else {
-                memcpy(addr(ix, ws->tail), &blk, 4); /* link the old tail to the new block */
-            }
-            ws->tail = blk;
+        ix->skip_slots += n_slots - 1;
+        ws->slots = n;
+        ws->last = frame;
+        if (words) {
+            words[k] = v->words[i];
+            weights[k++] = d;
         }
-        posting p = {frame, posting_value(ix->scoring, d, norm)};
-        memcpy(b + BLOCK_HEADER + (size_t)slot * sizeof p, &p, sizeof p);
-        ws->count++;
     }
-    if (write) {
+    if (write && (ix->flags & DEJA__INDEX_STORE_VECTORS)) {
         ix->vec_unit[frame] = vec;
         ix->vec_n[frame] = (uint32_t)n_nz;
+        ix->vector_units += (n_nz + 1) / 2;
     }
     return DEJA_OK;
 }
@@ -365,9 +438,17 @@ deja_status deja__index_add(deja__index *ix, const deja_bow_vector *v, uint32_t 
     if (!v || !frame)
         return DEJA_ERR(ix->err, DEJA_INVALID_ARG, "index: add: %s is NULL",
                         v ? "frame" : "vector");
-    size_t n_nz;
-    deja_status st = check_vector(ix, v, "added", &n_nz);
+    size_t n_nz, i_max;
+    deja_status st = check_vector(ix, v, "added", &n_nz, &i_max);
     if (st != DEJA_OK) return st;
+    /* Compact values must fit the 16-bit float; L2's (d / |d|_2) always do. */
+    if (ix->compact && ix->scoring != DEJA__SCORE_L2 && n_nz > 0 &&
+        h16_encode(posting_value(ix->scoring, v->weights[i_max], 1)) > H16_MAX)
+        return DEJA_ERR(ix->err, DEJA_INVALID_ARG,
+                        "index: added weight %g of word %u at position %zu: the index's value "
+                        "is >= %g, the largest compact postings hold (weights of L1-normalised "
+                        "vectors are <= 1)",
+                        (double)v->weights[i_max], v->words[i_max], i_max, DEJA__INDEX_MAX_COMPACT);
     if (ix->n_frames >= DEJA__INDEX_MAX_FRAMES)
         return DEJA_ERR(ix->err, DEJA_LIMIT, "index: full (%u frames)", ix->n_frames);
     if (n_nz > DEJA__INDEX_MAX_FRAME_WORDS)
@@ -386,11 +467,17 @@ deja_status deja__index_add(deja__index *ix, const deja_bow_vector *v, uint32_t 
         ix->pages[p] = unit;
         ix->word_pages++;
     }
+    double norm = 0;
+    if (ix->scoring == DEJA__SCORE_L2) {
+        for (size_t i = 0; i < v->n; i++)
+            norm += (double)v->weights[i] * v->weights[i];
+        norm = sqrt(norm);
+    }
     uint64_t cur = ix->cur, end = ix->end;
-    st = place(ix, v, n_nz, 0);
+    st = place(ix, v, n_nz, norm, 0);
     ix->cur = cur, ix->end = end;
     if (st != DEJA_OK) return st;
-    st = place(ix, v, n_nz, 1);
+    st = place(ix, v, n_nz, norm, 1);
     if (st != DEJA_OK) return st; /* not reached: the dry run made every chunk it needs */
     ix->n_postings += n_nz;
     *frame = ix->n_frames++;
@@ -399,17 +486,20 @@ deja_status deja__index_add(deja__index *ix, const deja_bow_vector *v, uint32_t 
 
 enum { ACC_MIN, ACC_PROD, ACC_CHI };
 
-/* Add one query word's terms to the frames of its postings below limit. Inlined per mode so the
- * inner loop has no branch on the scoring. */
-static inline __attribute__((always_inline)) uint64_t
-scan(deja__index *ix, const wstate *ws, double q, uint32_t limit, size_t *n_touched, int mode)
+/* Add one query word's terms to the frames of its postings below limit. Inlined per layout and
+ * mode so that the inner loop has no branch on either. */
+static inline __attribute__((always_inline)) uint64_t scan(deja__index *ix, const wstate *ws,
+                                                           double q, uint32_t limit,
+                                                           size_t *n_touched, int mode, int compact)
 {
     double *acc = ix->acc;
     uint8_t *bits = ix->bits;
     uint32_t *touched = ix->touched;
+    const unsigned ks = compact ? 2 : 1;
+    const size_t sb = compact ? 4 : 8;
     size_t nt = *n_touched;
-    uint32_t left = ws->count, blk = ws->head;
-    uint64_t visited = 0;
+    uint32_t left = ws->slots, blk = ws->head, f = NO_FRAME;
+    uint64_t skipped = 0, slots = 0;
     /* Weights are >= 0, and non-negative floats order as their bit patterns: min(q, d) is an
      * integer min, which compiles to a conditional move (a float compare became a branch that
      * random weights mispredict). */
@@ -421,36 +511,51 @@ scan(deja__index *ix, const wstate *ws, double q, uint32_t limit, size_t *n_touc
         uint32_t next;
         memcpy(&next, base, 4);
         unsigned cls = b < BIG_CLASS ? b : BIG_CLASS;
-        uint32_t m = block_cap(cls) < left ? block_cap(cls) : left;
-        const posting *p = (const posting *)(const void *)(base + BLOCK_HEADER);
-        int last = m == left;
-        if (p[m - 1].frame >= limit) { /* lists ascend by frame: the rest are newer */
-            uint32_t k = 0;
-            while (p[k].frame < limit)
-                k++;
-            m = k;
-            last = 1;
-        } else if (!last) {
-            /* Blocks of one list lie far apart: fetch all of the next one while this one is
-             * scored (its class is known: the one after this, or the largest). */
+        uint32_t m = block_cap(ks, cls) < left ? block_cap(ks, cls) : left;
+        if (m < left) {
+            /* Blocks of one list lie far apart: fetch the next one while this one is scored
+             * (its class is known: the one after this, or the largest). */
             const char *nb = addr(ix, next);
-            size_t bytes = (size_t)32 << (cls + 1 < BIG_CLASS ? cls + 1 : BIG_CLASS);
+            size_t bytes = (size_t)class_units[cls + 1 < BIG_CLASS ? cls + 1 : BIG_CLASS]
+                           << UNIT_SHIFT;
             if (bytes > PREFETCH_BYTES) bytes = PREFETCH_BYTES;
             for (size_t o = 0; o < bytes; o += 64)
                 __builtin_prefetch(nb + o);
         }
+        const char *s = base + sb;
         for (uint32_t i = 0; i < m; i++) {
-            uint32_t f = p[i].frame;
+            uint32_t vb; /* the value's f32 bits */
+            if (compact) {
+                uint32_t x;
+                memcpy(&x, s + 4 * i, 4);
+                uint32_t g = x & 0xFFFFu;
+                f += g;
+                if (__builtin_expect(g == 0, 0)) { /* skip slot: a gap over 65535 */
+                    f += (x >> 16) * SKIP_STEP;
+                    skipped++;
+                    continue;
+                }
+                vb = ((x >> 16) << H16_SHIFT) + H16_BIAS;
+            } else {
+                uint32_t g;
+                memcpy(&g, s + 8 * i, 4);
+                memcpy(&vb, s + 8 * i + 4, 4);
+                f += g;
+            }
+            if (f >= limit) { /* lists ascend by frame: the rest are newer */
+                slots += i;
+                goto done;
+            }
             double t;
             if (mode == ACC_MIN) {
-                uint32_t db;
-                memcpy(&db, &p[i].value, 4);
-                db = db < qbits ? db : qbits;
+                vb = vb < qbits ? vb : qbits;
                 float mf;
-                memcpy(&mf, &db, 4);
+                memcpy(&mf, &vb, 4);
                 t = mf;
             } else {
-                double d = p[i].value;
+                float df;
+                memcpy(&df, &vb, 4);
+                double d = df;
                 t = mode == ACC_PROD ? q * d : q * d / (q + d);
             }
             uint8_t bit = (uint8_t)(1u << (f & 7));
@@ -462,13 +567,13 @@ scan(deja__index *ix, const wstate *ws, double q, uint32_t limit, size_t *n_touc
                 acc[f] = t;
             }
         }
-        visited += m;
-        if (last) break;
+        slots += m;
         left -= m;
         blk = next;
     }
+done:
     *n_touched = nt;
-    return visited;
+    return slots - skipped;
 }
 
 /* Heap order: a is worse than b (lower score, or equal and newer). */
@@ -511,8 +616,8 @@ deja_status deja__index_query(deja__index *ix, const deja_bow_vector *q,
                         !q           ? "vector"
                         : !n_results ? "n_results"
                                      : "results");
-    size_t n_nz;
-    deja_status st = check_vector(ix, q, "query", &n_nz);
+    size_t n_nz, i_max;
+    deja_status st = check_vector(ix, q, "query", &n_nz, &i_max);
     if (st != DEJA_OK) return st;
     ix->last_visited = ix->last_touched = 0;
     uint32_t limit = max_frame_exclusive < ix->n_frames ? max_frame_exclusive : ix->n_frames;
@@ -532,26 +637,37 @@ deja_status deja__index_query(deja__index *ix, const deja_bow_vector *q,
     size_t nt = 0;
     uint64_t visited = 0;
     for (size_t i = 0; i < q->n; i++) {
+        /* Each word's state and head block are cache misses: fetch the states 16 words ahead
+         * and, from them (fetched 8 words ago), the first two lines of the head blocks. */
+        if (i + 16 < q->n) __builtin_prefetch(word_state(ix, q->words[i + 16]));
+        if (i + 8 < q->n) {
+            const wstate *a = word_state(ix, q->words[i + 8]);
+            if (a && a->slots) {
+                const char *h = addr(ix, a->head);
+                __builtin_prefetch(h);
+                __builtin_prefetch(h + 64);
+            }
+        }
         double x = q->weights[i];
         if (x == 0.0) continue;
         if (s == DEJA__SCORE_KL) kl_const += x * (log(x) - log(DBL_EPSILON));
         const wstate *ws = word_state(ix, q->words[i]);
-        if (!ws || ws->count == 0) continue;
+        if (!ws || ws->slots == 0) continue;
         switch (s) {
         case DEJA__SCORE_L1:
-            visited += scan(ix, ws, x, limit, &nt, ACC_MIN);
+            visited += scan(ix, ws, x, limit, &nt, ACC_MIN, 1);
             break;
         case DEJA__SCORE_CHI_SQUARE:
-            visited += scan(ix, ws, x, limit, &nt, ACC_CHI);
+            visited += scan(ix, ws, x, limit, &nt, ACC_CHI, 1);
             break;
         case DEJA__SCORE_L2:
-            visited += scan(ix, ws, x / qnorm, limit, &nt, ACC_PROD);
+            visited += scan(ix, ws, x / qnorm, limit, &nt, ACC_PROD, 1);
             break;
         case DEJA__SCORE_BHATTACHARYYA:
-            visited += scan(ix, ws, sqrt(x), limit, &nt, ACC_PROD);
+            visited += scan(ix, ws, sqrt(x), limit, &nt, ACC_PROD, 1);
             break;
         default: /* KL: accumulate the common words' correction; DOT: the product */
-            visited += scan(ix, ws, x, limit, &nt, ACC_PROD);
+            visited += scan(ix, ws, x, limit, &nt, ACC_PROD, 0);
             break;
         }
     }
@@ -609,6 +725,11 @@ deja_status deja__index_frame(const deja__index *ix, uint32_t frame, deja_bow_ve
     if (frame >= ix->n_frames)
         return DEJA_ERR(NULL, DEJA_INVALID_ARG, "index: frame %u not added (%u frames)", frame,
                         ix->n_frames);
+    if (!(ix->flags & DEJA__INDEX_STORE_VECTORS))
+        return DEJA_ERR(NULL, DEJA_STATE,
+                        "index: frame %u: vectors are not stored (create the index with "
+                        "DEJA__INDEX_STORE_VECTORS)",
+                        frame);
     uint32_t n = ix->vec_n[frame];
     const uint32_t *w = n ? (const uint32_t *)(const void *)addr(ix, ix->vec_unit[frame]) : NULL;
     out->n = n;
@@ -630,6 +751,9 @@ void deja__index_get_stats(const deja__index *ix, deja__index_stats *out)
     out->n_frames = ix->n_frames;
     out->n_postings = ix->n_postings;
     out->words_seen = ix->words_seen;
+    out->skip_slots = ix->skip_slots;
+    out->block_bytes = ix->block_units << UNIT_SHIFT;
+    out->vector_bytes = ix->vector_units << UNIT_SHIFT;
     out->arena_bytes = (uint64_t)ix->n_chunks * DEJA__INDEX_CHUNK_BYTES;
     out->arena_used = ix->cur << UNIT_SHIFT; /* includes the tails skipped at chunk ends */
     out->frame_bytes = ix->vec_unit_cap * 4 + ix->vec_n_cap * 4 + ix->acc_cap * 8 +

@@ -3,6 +3,10 @@
  * older than a cut-off against a BoW vector through the inverted file, touching only the postings
  * of the query's words, and returns the best top_k. See src/index.c and docs/index.md.
  *
+ * Postings are compact (4 B: a delta-coded frame id and a 16-bit float, relative error <= 2^-12)
+ * for the L1, L2, chi-square and Bhattacharyya scorings, and 8 B (f32 value) for KL and DOT. The
+ * frames' vectors are kept only when asked for (DEJA__INDEX_STORE_VECTORS, 8 B per word more).
+ *
  * Threads: one thread at a time per index. Memory: all through the allocator given to create;
  * once reserved (deja__index_reserve), add allocates only when a new 1 MiB arena chunk is needed
  * and query never allocates. */
@@ -13,8 +17,15 @@
 
 #define DEJA__INDEX_MAX_WORDS       (1u << 26)        /* vocabulary size limit */
 #define DEJA__INDEX_MAX_FRAMES      (UINT32_MAX - 1u) /* frame ids are < this */
-#define DEJA__INDEX_MAX_FRAME_WORDS (1u << 17)        /* words of one stored vector (1 MiB) */
+#define DEJA__INDEX_MAX_FRAME_WORDS (1u << 17)        /* non-zero words of one frame */
 #define DEJA__INDEX_CHUNK_BYTES     ((size_t)1 << 20) /* arena chunk */
+
+/* Create flags. */
+#define DEJA__INDEX_STORE_VECTORS 1u /* keep vectors for deja__index_frame (8 B/word) */
+
+/* Compact postings hold values below this (a larger weight is INVALID_ARG for L1, chi-square and
+ * Bhattacharyya, whose weights are <= 1 for L1-normalised vectors; L2's values are always <= 1). */
+#define DEJA__INDEX_MAX_COMPACT 255.96875
 
 /* DBoW2's scoring functions (Galvez-Lopez & Tardos 2012, ScoringObject / TemplatedDatabase).
  * All but DOT take L1-normalised vectors (deja_bow_vector's contract); L2 re-normalises both
@@ -39,34 +50,41 @@ typedef struct deja__index_result {
 /* Counters for tests, tools and memory reports. */
 typedef struct deja__index_stats {
     uint32_t n_frames;
-    uint64_t n_postings;   /* postings stored (= stored vector entries) */
+    uint64_t n_postings;   /* postings stored (= non-zero words added) */
     uint64_t words_seen;   /* distinct words with at least one posting */
+    uint64_t skip_slots;   /* compact lists: extra slots for frame gaps > 65535 */
+    uint64_t block_bytes;  /* posting blocks carved from the arena */
+    uint64_t vector_bytes; /* stored vectors carved from the arena (0 unless STORE_VECTORS) */
     uint64_t arena_bytes;  /* chunks obtained (postings, stored vectors, word-table pages) */
     uint64_t arena_used;   /* of which carved out */
-    uint64_t frame_bytes;  /* per-frame arrays: vector refs, scores, touched list, bitmap */
+    uint64_t frame_bytes;  /* per-frame arrays: scores, touched list, bitmap, vector refs */
     uint64_t table_bytes;  /* top level of the word table */
-    uint64_t word_pages;   /* word-state pages made (128 words, 1.5 KiB each, in the arena) */
+    uint64_t word_pages;   /* word-state pages made (128 words, 2 KiB each, in the arena) */
     uint64_t total_bytes;  /* everything the index holds from the allocator */
     uint64_t chunk_allocs; /* chunks obtained so far */
     uint64_t last_visited; /* postings read by the last query */
     uint64_t last_touched; /* distinct frames scored by the last query */
 } deja__index_stats;
 
-/* An empty index for a vocabulary of n_words (1 .. DEJA__INDEX_MAX_WORDS) words. Failure:
- * INVALID_ARG (bad n_words, scoring, NULL), NOMEM; the message is in deja_last_error(). */
+/* An empty index for a vocabulary of n_words (1 .. DEJA__INDEX_MAX_WORDS) words. flags: 0 or
+ * DEJA__INDEX_STORE_VECTORS. Failure: INVALID_ARG (bad n_words, scoring, flags, NULL), NOMEM;
+ * the message is in deja_last_error(). */
 DEJA_NODISCARD deja_status deja__index_create(const deja_allocator *a, uint32_t n_words,
-                                              deja__index_scoring scoring, deja__index **out);
+                                              deja__index_scoring scoring, uint32_t flags,
+                                              deja__index **out);
 void deja__index_destroy(deja__index *ix); /* NULL ok */
 
-/* Pre-size for n_frames frames and n_postings stored words in total: the per-frame arrays, and
- * arena chunks for the stored vectors and their postings (an estimate: 16 B + 8 B per posting and
- * 32 B per frame; word-table pages and short posting lists may still need a chunk later). */
+/* Pre-size for n_frames frames and n_postings non-zero words in total: the per-frame arrays, and
+ * arena chunks for the postings (an estimate, per posting: 8 B compact, 16 B with f32 values,
+ * 8 B more with stored vectors; and 16 B per frame). Word-table pages and many short posting
+ * lists may still need a chunk later. */
 DEJA_NODISCARD deja_status deja__index_reserve(deja__index *ix, uint32_t n_frames,
                                                uint64_t n_postings);
 
 /* Append a frame. v: words strictly ascending, < n_words, weights finite and >= 0 (zero weights
- * are dropped). *frame gets the new id. INVALID_ARG, LIMIT (too many frames / words in v /
- * arena), NOMEM: the index is unchanged (earlier frames stay queryable). */
+ * are dropped; with compact postings a value must be < DEJA__INDEX_MAX_COMPACT). *frame gets the
+ * new id. INVALID_ARG, LIMIT (too many frames / words in v / arena), NOMEM: the index is
+ * unchanged (earlier frames stay queryable). */
 DEJA_NODISCARD deja_status deja__index_add(deja__index *ix, const deja_bow_vector *v,
                                            uint32_t *frame);
 
@@ -80,7 +98,8 @@ DEJA_NODISCARD deja_status deja__index_query(deja__index *ix, const deja_bow_vec
                                              deja__index_result *results, size_t *n_results);
 
 /* The stored vector of a frame (zero weights dropped, weights as given): points into the index,
- * valid until it is destroyed. INVALID_ARG for a frame not added. */
+ * valid until it is destroyed. INVALID_ARG for a frame not added; STATE when the index was made
+ * without DEJA__INDEX_STORE_VECTORS. */
 DEJA_NODISCARD deja_status deja__index_frame(const deja__index *ix, uint32_t frame,
                                              deja_bow_vector *out);
 

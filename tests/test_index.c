@@ -1,6 +1,7 @@
 /* test_index.c - the inverted-index database against brute force: top-K equal to scoring every
- * earlier frame with deja_bow_score_l1 (and a dense reference per scoring), cut-off windows,
- * deterministic ties, stored vectors, invalid input, limits, zero allocations after reserve, an
+ * earlier frame with deja_bow_score_l1 (and a dense reference per scoring) within the compact
+ * postings' rounding bound, cut-off windows, deterministic ties, gaps coded with skip slots,
+ * stored vectors and their absence, invalid input, limits, zero allocations after reserve, an
  * out-of-memory sweep, and that a query reads exactly its words' postings however many unrelated
  * frames exist. `DEJA_BENCH_INDEX=1 ./test_index bench_zipf` measures time and memory per frame
  * (Zipf-distributed words over a 10^6-word vocabulary); it is skipped otherwise. */
@@ -189,6 +190,32 @@ typedef struct ref {
     double score, key; /* key: larger is better */
 } ref;
 
+/* Compact postings (L1, L2, chi-square, Bhattacharyya) keep each stored value with 11 mantissa
+ * bits, rounded to nearest: relative error <= 2^-12 for values >= 2^-24 (all weights here). Each
+ * of these scorings sums terms that move by at most that relative amount when the stored value
+ * does: min(q, d) (if d < q: |d' - d|; else it changes only when d' < q < d, by q - d' <= eps q),
+ * q d, q sqrt(d) (sqrt d stored), q d / (q + d) (relative change q / (q + d) <= 1 times d's). So
+ * the sum is within 2^-12 of itself, and L2's score 1 - sqrt(1 - sum) is that mapped through the
+ * curve (steep near 1). KL and DOT keep f32 values: no bound beyond the usual tolerance. */
+#define QREL (1.0 / 4096)
+
+static double quant_bound(deja__index_scoring s, double score)
+{
+    switch (s) {
+    case DEJA__SCORE_L1:
+    case DEJA__SCORE_CHI_SQUARE:
+    case DEJA__SCORE_BHATTACHARYYA:
+        return QREL * score;
+    case DEJA__SCORE_L2: {
+        double sum = 1 - (1 - score) * (1 - score);
+        double hi = fmin(1, sum * (1 + QREL)), lo = sum * (1 - QREL);
+        return fmax((1 - sqrt(1 - hi)) - score, score - (1 - sqrt(1 - lo)));
+    }
+    default:
+        return 0;
+    }
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
     const ref *x = a, *y = b;
@@ -217,10 +244,12 @@ static size_t brute(deja__index_scoring s, const vec *q, const vec *frames, uint
     return n;
 }
 
-/* The index's answer equals the reference's first top_k: same frames in the same order (up to
- * near-ties, which may swap), scores within tol. Returns the number of near-tie swaps. */
-static int check_topk(const deja__index_result *got, size_t n_got, const ref *want, size_t n_want,
-                      size_t top_k, double tol, const char *what)
+/* The index's answer equals the reference's first top_k: the same number of distinct frames,
+ * each a candidate whose reference score is within tol plus the rounding bound of the returned
+ * one, in the reference's order except where two frames' reference scores are within their
+ * rounding bounds (+1e-6): such near-ties may swap. Returns the number of swapped positions. */
+static int check_topk(deja__index_scoring s, const deja__index_result *got, size_t n_got,
+                      const ref *want, size_t n_want, size_t top_k, double tol, const char *what)
 {
     size_t n = n_want < top_k ? n_want : top_k;
     int swaps = 0;
@@ -229,17 +258,24 @@ static int check_topk(const deja__index_result *got, size_t n_got, const ref *wa
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        if (fabs(got[i].score - want[i].score) > tol)
-            TEST_FAIL_AT("%s: result %zu: frame %u score %.8f, expected frame %u %.8f", what, i,
-                         got[i].frame, (double)got[i].score, want[i].frame, want[i].score);
+        const ref *g = NULL;
+        for (size_t j = 0; j < n_want && !g; j++)
+            if (want[j].frame == got[i].frame) g = &want[j];
+        for (size_t j = 0; j < i; j++)
+            if (got[j].frame == got[i].frame)
+                TEST_FAIL_AT("%s: frame %u returned twice", what, got[i].frame);
+        if (!g) {
+            TEST_FAIL_AT("%s: result %zu is frame %u, not a candidate", what, i, got[i].frame);
+            continue;
+        }
+        double qg = quant_bound(s, g->score), qw = quant_bound(s, want[i].score);
+        if (fabs(got[i].score - g->score) > tol + qg)
+            TEST_FAIL_AT("%s: result %zu: frame %u score %.8f, its reference %.8f (+- %.2g)", what,
+                         i, got[i].frame, (double)got[i].score, g->score, tol + qg);
         if (got[i].frame != want[i].frame) {
-            /* allowed only if the reference scores of the two frames are within rounding */
-            double other = NAN;
-            for (size_t j = 0; j < n_want; j++)
-                if (want[j].frame == got[i].frame) other = want[j].score;
-            if (!(fabs(other - want[i].score) <= 1e-6))
+            if (!(fabs(g->score - want[i].score) <= qg + qw + 1e-6))
                 TEST_FAIL_AT("%s: result %zu is frame %u (%.8f), expected %u (%.8f)", what, i,
-                             got[i].frame, other, want[i].frame, want[i].score);
+                             got[i].frame, g->score, want[i].frame, want[i].score);
             swaps++;
         }
     }
@@ -280,13 +316,15 @@ TEST(create_rejects_bad_arguments)
 {
     deja_allocator a = plain();
     deja__index *ix = NULL;
-    EXPECT_STATUS(deja__index_create(&a, 0, DEJA__SCORE_L1, &ix), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja__index_create(&a, 0, DEJA__SCORE_L1, 0, &ix), DEJA_INVALID_ARG);
     EXPECT(strstr(deja_last_error(), "vocabulary words") != NULL);
-    EXPECT_STATUS(deja__index_create(&a, DEJA__INDEX_MAX_WORDS + 1, DEJA__SCORE_L1, &ix),
+    EXPECT_STATUS(deja__index_create(&a, DEJA__INDEX_MAX_WORDS + 1, DEJA__SCORE_L1, 0, &ix),
                   DEJA_INVALID_ARG);
-    EXPECT_STATUS(deja__index_create(&a, 10, (deja__index_scoring)6, &ix), DEJA_INVALID_ARG);
-    EXPECT_STATUS(deja__index_create(&a, 10, DEJA__SCORE_L1, NULL), DEJA_INVALID_ARG);
-    EXPECT_STATUS(deja__index_create(NULL, 10, DEJA__SCORE_L1, &ix), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja__index_create(&a, 10, (deja__index_scoring)6, 0, &ix), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja__index_create(&a, 10, DEJA__SCORE_L1, 0, NULL), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja__index_create(NULL, 10, DEJA__SCORE_L1, 0, &ix), DEJA_INVALID_ARG);
+    EXPECT_STATUS(deja__index_create(&a, 10, DEJA__SCORE_L1, 2, &ix), DEJA_INVALID_ARG);
+    EXPECT(strstr(deja_last_error(), "unknown flags 0x2") != NULL);
     EXPECT(ix == NULL);
     deja__index_destroy(NULL);
 }
@@ -295,7 +333,7 @@ TEST(query_on_empty_index_returns_nothing)
 {
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, 1000, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, 1000, DEJA__SCORE_L1, 0, &ix));
     vec q = random_vec(1000, 50);
     deja_bow_vector qv = view(&q);
     deja__index_result r[4];
@@ -313,7 +351,7 @@ TEST(query_on_empty_index_returns_nothing)
     ASSERT_OK(deja__index_query(ix, &qv, 1, 4, r, &n));
     ASSERT_EQ(n, 1);
     EXPECT_EQ(r[0].frame, 0);
-    EXPECT_NEAR(r[0].score, 1.0, 1e-6);
+    EXPECT_NEAR(r[0].score, 1.0, QREL); /* compact values: within 2^-12 of the score */
     /* an empty query vector shares no word */
     deja_bow_vector empty = {0, NULL, NULL};
     ASSERT_OK(deja__index_query(ix, &empty, UINT32_MAX, 4, r, &n));
@@ -324,18 +362,19 @@ TEST(query_on_empty_index_returns_nothing)
 
 /* For every frame t: query with its vector against frames < t - gap for several gaps, and with
  * fresh random vectors; compare with deja_bow_score_l1 over all earlier frames. */
-static void l1_against_brute_force(uint32_t V, uint32_t N, size_t lo, size_t hi, uint32_t every)
+static void l1_against_brute_force(uint32_t V, uint32_t N, size_t lo, size_t hi, uint32_t every,
+                                   uint32_t flags)
 {
     vec *frames = make_frames(N, V, lo, hi);
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, flags, &ix));
     ref *want = malloc(N * sizeof *want);
     deja__index_result got[40];
     const size_t ks[] = {1, 5, 40};
     const uint32_t gaps[] = {0, 1, 10, 100};
     int swaps = 0;
-    size_t checks = 0, nonempty = 0;
+    size_t checks = 0, nonempty = 0, results = 0;
     for (uint32_t t = 0; t < N; t++) {
         deja_bow_vector qv = view(&frames[t]);
         for (size_t g = 0; g < 4 && t % every == 0; g++) {
@@ -345,9 +384,10 @@ static void l1_against_brute_force(uint32_t V, uint32_t N, size_t lo, size_t hi,
             size_t nw = brute(DEJA__SCORE_L1, &frames[t], frames, t, limit, 0, V, NULL, NULL, want);
             char what[64];
             snprintf(what, sizeof what, "frame %u limit %u k %zu", t, limit, k);
-            swaps += check_topk(got, n, want, nw, k, 1e-5, what);
+            swaps += check_topk(DEJA__SCORE_L1, got, n, want, nw, k, 1e-5, what);
             checks++;
             nonempty += n > 0;
+            results += n;
         }
         if (t % 50 == 0) { /* an unrelated query, all frames */
             vec r = random_vec(V, 80);
@@ -355,14 +395,17 @@ static void l1_against_brute_force(uint32_t V, uint32_t N, size_t lo, size_t hi,
             size_t n;
             ASSERT_OK(deja__index_query(ix, &rv, UINT32_MAX, 40, got, &n));
             size_t nw = brute(DEJA__SCORE_L1, &r, frames, t, UINT32_MAX, 0, V, NULL, NULL, want);
-            swaps += check_topk(got, n, want, nw, 40, 1e-5, "random query");
+            swaps += check_topk(DEJA__SCORE_L1, got, n, want, nw, 40, 1e-5, "random query");
+            results += n;
             vec_free(&r);
         }
         uint32_t id;
         ASSERT_OK(deja__index_add(ix, &qv, &id));
         ASSERT_EQ(id, t);
     }
-    EXPECT_LE(swaps, 3);             /* near-ties are rare with random weights */
+    /* Ties within the rounding bound are not rare (scores of unrelated frames crowd together),
+     * but stay a small share: measured 0.3% and 0.6% of the results of the two tests below. */
+    EXPECT_LE((size_t)swaps, results / 100);
     EXPECT_GE(nonempty, checks / 2); /* the check compared real lists */
     EXPECT_EQ(deja__index_size(ix), N);
     free(want);
@@ -372,13 +415,14 @@ static void l1_against_brute_force(uint32_t V, uint32_t N, size_t lo, size_t hi,
 
 TEST(l1_topk_equals_brute_force_with_windows)
 {
-    l1_against_brute_force(3000, 700, 10, 160, 1); /* short lists: the small blocks */
+    l1_against_brute_force(3000, 700, 10, 160, 1, 0); /* short lists: the small blocks */
 }
 
 TEST(l1_topk_equals_brute_force_on_long_lists)
 {
-    /* ~1300 postings a word: lists through every block class into chains of 4 KiB blocks */
-    l1_against_brute_force(50, 2200, 25, 50, 10);
+    /* ~1300 postings a word: lists through every block class into chains of 4 KiB blocks;
+     * stored vectors change nothing in the answers */
+    l1_against_brute_force(50, 2200, 25, 50, 10, DEJA__INDEX_STORE_VECTORS);
 }
 
 TEST(every_scoring_equals_dense_reference)
@@ -392,7 +436,8 @@ TEST(every_scoring_equals_dense_reference)
     for (int s = DEJA__SCORE_L1; s <= DEJA__SCORE_DOT; s++) {
         deja_allocator a = plain();
         deja__index *ix;
-        ASSERT_OK(deja__index_create(&a, V, (deja__index_scoring)s, &ix));
+        ASSERT_OK(deja__index_create(&a, V, (deja__index_scoring)s,
+                                     s % 2 ? DEJA__INDEX_STORE_VECTORS : 0, &ix));
         int swaps = 0;
         size_t hits = 0;
         for (uint32_t t = 0; t < N; t++) {
@@ -405,13 +450,15 @@ TEST(every_scoring_equals_dense_reference)
             char what[64];
             snprintf(what, sizeof what, "%s frame %u", names[s], t);
             /* KL's values are ~36 (log eps): compare relative to that */
-            swaps += check_topk(got, n, want, nw, 12, s == DEJA__SCORE_KL ? 1e-4 : 1e-5, what);
+            swaps += check_topk((deja__index_scoring)s, got, n, want, nw, 12,
+                                s == DEJA__SCORE_KL ? 1e-4 : 1e-5, what);
             hits += n;
             uint32_t id;
             ASSERT_OK(deja__index_add(ix, &qv, &id));
         }
         /* exact ties (a frame sharing one word whose weight is >= the query's scores exactly
-         * that weight) come out of the dense reference in rounding order; they stay rare */
+         * that weight) come out of the dense reference in rounding order, and compact values
+         * add ties within their rounding bound; they stay rare */
         if ((size_t)swaps > hits / 20)
             TEST_FAIL_AT("%s: %d near-tie swaps in %zu results", names[s], swaps, hits);
         EXPECT_GE(hits, N);
@@ -427,7 +474,7 @@ TEST(equal_scores_rank_lower_frame_first)
 {
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, 500, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, 500, DEJA__SCORE_L1, 0, &ix));
     vec same = random_vec(500, 40), other = random_vec(500, 40);
     deja_bow_vector sv = view(&same), ov = view(&other);
     /* frames 0..9: same, other, same, other, ... */
@@ -463,7 +510,7 @@ TEST(stored_vectors_round_trip_without_zero_weights)
 {
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, 100000, DEJA__SCORE_L2, &ix));
+    ASSERT_OK(deja__index_create(&a, 100000, DEJA__SCORE_L2, DEJA__INDEX_STORE_VECTORS, &ix));
     vec v[300];
     for (int i = 0; i < 300; i++) {
         v[i] = random_vec(100000, (size_t)(rnd() % 3000));
@@ -489,9 +536,52 @@ TEST(stored_vectors_round_trip_without_zero_weights)
     deja__index_stats st;
     deja__index_get_stats(ix, &st);
     EXPECT_GE(st.chunk_allocs, 2); /* the vectors span several chunks */
+    EXPECT_GE(st.vector_bytes, 8 * st.n_postings);
+    EXPECT_LE(st.vector_bytes, 8 * st.n_postings + 8 * 300);
     for (int i = 0; i < 300; i++)
         vec_free(&v[i]);
     deja__index_destroy(ix);
+}
+
+/* Without DEJA__INDEX_STORE_VECTORS (the detector's way) the answers are the same, the vectors'
+ * 8 B per word are not kept, and asking for one is a STATE error. */
+TEST(vectors_are_stored_only_when_asked)
+{
+    const uint32_t V = 5000, N = 400;
+    vec *frames = make_frames(N, V, 20, 200);
+    deja_allocator a = plain();
+    deja__index *lean, *full;
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, 0, &lean));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, DEJA__INDEX_STORE_VECTORS, &full));
+    deja__index_result r1[10], r2[10];
+    for (uint32_t t = 0; t < N; t++) {
+        deja_bow_vector v = view(&frames[t]);
+        size_t n1, n2;
+        ASSERT_OK(deja__index_query(lean, &v, t, 10, r1, &n1));
+        ASSERT_OK(deja__index_query(full, &v, t, 10, r2, &n2));
+        ASSERT_EQ(n1, n2);
+        EXPECT(memcmp(r1, r2, n1 * sizeof *r1) == 0);
+        uint32_t id;
+        ASSERT_OK(deja__index_add(lean, &v, &id));
+        ASSERT_OK(deja__index_add(full, &v, &id));
+    }
+    deja_bow_vector s;
+    EXPECT_STATUS(deja__index_frame(lean, 3, &s), DEJA_STATE);
+    EXPECT(strstr(deja_last_error(), "DEJA__INDEX_STORE_VECTORS") != NULL);
+    EXPECT_STATUS(deja__index_frame(lean, N, &s), DEJA_INVALID_ARG); /* not added comes first */
+    ASSERT_OK(deja__index_frame(full, 3, &s));
+    EXPECT_EQ(s.n, frames[3].n);
+    deja__index_stats sl, sf;
+    deja__index_get_stats(lean, &sl);
+    deja__index_get_stats(full, &sf);
+    EXPECT_EQ(sl.vector_bytes, 0);
+    EXPECT_GE(sf.vector_bytes, 8 * sf.n_postings);
+    EXPECT_EQ(sl.block_bytes, sf.block_bytes); /* the postings are the same */
+    EXPECT_GE(sf.arena_used, sl.arena_used + sf.vector_bytes);
+    EXPECT_GE(sf.frame_bytes, sl.frame_bytes + 8 * N); /* a vector's unit and length */
+    frames_free(frames, N);
+    deja__index_destroy(lean);
+    deja__index_destroy(full);
 }
 
 /* A zero weight's word gets no posting (nor a word-table page), in add and in query. */
@@ -499,7 +589,7 @@ TEST(zero_weights_are_dropped)
 {
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, 1u << 20, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, 1u << 20, DEJA__SCORE_L1, DEJA__INDEX_STORE_VECTORS, &ix));
     uint32_t words[24];
     float weights[24];
     for (int i = 0; i < 24; i++)
@@ -527,7 +617,115 @@ TEST(zero_weights_are_dropped)
     EXPECT_EQ(n, 0);
     ASSERT_OK(deja__index_query(ix, &v, UINT32_MAX, 2, r, &n));
     ASSERT_EQ(n, 2);
-    EXPECT_NEAR(r[0].score, 1.0, 1e-6);
+    EXPECT_NEAR(r[0].score, 1.0, QREL);
+    deja__index_destroy(ix);
+}
+
+/* Compact values are the stored weights rounded to nearest with 11 mantissa bits: an L1 query
+ * of weight 1 against one-word frames scores exactly the stored value (min(1, d') = d' for d <=
+ * 1, a float that the double sum keeps exactly), so the rounding shows directly. */
+TEST(compact_values_round_to_nearest)
+{
+    const uint32_t N = 3000;
+    deja_allocator a = plain();
+    deja__index *ix;
+    ASSERT_OK(deja__index_create(&a, N, DEJA__SCORE_L1, 0, &ix));
+    float *d = malloc(N * sizeof *d);
+    uint32_t *qw = malloc(N * 4);
+    float *qx = malloc(N * 4);
+    for (uint32_t i = 0; i < N; i++) {
+        /* log-uniform over [2^-24, 1], plus edge cases */
+        d[i] = (float)exp2(-24.0 * rnd01());
+        if (i == 0) d[i] = 1.0f;
+        if (i == 1) d[i] = 0x1p-24f;               /* the smallest code */
+        if (i == 2) d[i] = 1e-30f;                 /* below it: rounds up to 2^-24 */
+        if (i == 3) d[i] = 0.375f;                 /* exactly representable */
+        if (i == 4) d[i] = 0.5f + 0x1p-13f;        /* a tie rounds up... */
+        if (i == 5) d[i] = nextafterf(1.0f, 0.0f); /* ...and a carry moves to the next binade */
+        uint32_t w = i, id;
+        deja_bow_vector v = {1, &w, &d[i]};
+        ASSERT_OK(deja__index_add(ix, &v, &id));
+        qw[i] = i, qx[i] = 1.0f;
+    }
+    deja_bow_vector q = {N, qw, qx};
+    deja__index_result *r = malloc(N * sizeof *r);
+    size_t n;
+    ASSERT_OK(deja__index_query(ix, &q, UINT32_MAX, N, r, &n));
+    ASSERT_EQ(n, N);
+    double worst = 0, sum = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t f = r[k].frame;
+        double got = r[k].score, want = f == 2 ? 0x1p-24 : d[f];
+        double rel = (got - want) / want;
+        if (fabs(rel) > QREL) TEST_FAIL_AT("frame %u: %.9g stored as %.9g", f, want, got);
+        if (f > 5) worst = fmax(worst, fabs(rel)), sum += rel;
+        if (f >= 1 && f <= 3) EXPECT(got == want);
+        if (f == 4) EXPECT(got == 0.5 + 0x1p-12);
+        if (f == 5) EXPECT(got == 1.0);
+    }
+    EXPECT_GE(worst, 0.9 * QREL);         /* 11 bits: the bound is reached... */
+    EXPECT_LE(fabs(sum / (N - 6)), 2e-5); /* ...and errors average out: nearest, not truncated */
+    free(r);
+    free(d);
+    free(qw);
+    free(qx);
+    deja__index_destroy(ix);
+}
+
+/* A gap of more than 65535 frames in a compact list takes a skip slot; so does a word first seen
+ * at frame >= 65535. Every posting is found at its frame, with the cut-off anywhere. */
+TEST(long_gaps_take_skip_slots)
+{
+    const uint32_t N = 270000;
+    /* word 1's frames: gaps of 1 (from "before 0"), 1, 65535 (fits), 65536 (the first to skip),
+     * 2, 65535 * 2 + 1 (one skip of two steps) */
+    const uint32_t f1[] = {0, 1, 65536, 131072, 131074, 262145};
+    const uint32_t f2 = 70000; /* word 2 is first seen here: a skip slot too */
+    const uint32_t f3 = 65534; /* word 3 first: a gap of 65535, no skip */
+    deja_allocator a = plain();
+    deja__index *ix;
+    ASSERT_OK(deja__index_create(&a, 10, DEJA__SCORE_BHATTACHARYYA, 0, &ix));
+    size_t k = 0;
+    for (uint32_t t = 0; t < N; t++) {
+        uint32_t w[3] = {0, 1, 2}, id;
+        float x[3] = {0.5f, 0.25f, 0.25f};
+        int has1 = k < 6 && f1[k] == t;
+        k += has1;
+        deja_bow_vector v = {1, w, x}; /* filler: word 0 alone */
+        if (has1 || t == f2 || t == f3) {
+            w[1] = has1 ? 1 : t == f2 ? 2 : 3;
+            x[1] = 0.5f;
+            v.n = 2;
+        }
+        ASSERT_OK(deja__index_add(ix, &v, &id));
+    }
+    ASSERT_EQ(k, 6);
+    deja__index_stats st;
+    deja__index_get_stats(ix, &st);
+    EXPECT_EQ(st.skip_slots, 3); /* word 1's gaps 65536 and 131071, word 2's first posting */
+    uint32_t qw[3] = {1, 2, 3};
+    float qx[3] = {0.5f, 0.5f, 0.5f};
+    deja_bow_vector q = {3, qw, qx};
+    deja__index_result r[10];
+    const uint32_t cuts[] = {1,      2,      65534,  65535,  65536,  65537,  70000, 70001,
+                             131072, 131073, 131074, 131075, 262145, 262146, N};
+    for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+        size_t n, expect = (f2 < cuts[c]) + (f3 < cuts[c]);
+        for (size_t i = 0; i < 6; i++)
+            expect += f1[i] < cuts[c];
+        ASSERT_OK(deja__index_query(ix, &q, cuts[c], 10, r, &n));
+        ASSERT_EQ(n, expect);
+        deja__index_get_stats(ix, &st);
+        EXPECT_EQ(st.last_visited, expect);
+        for (size_t i = 0; i < n; i++) { /* sqrt(0.5 * 0.5): all equal, so by frame */
+            EXPECT_NEAR(r[i].score, 0.5, QREL);
+            int known = r[i].frame == f2 || r[i].frame == f3;
+            for (size_t j = 0; j < 6; j++)
+                known |= r[i].frame == f1[j];
+            EXPECT(known && r[i].frame < cuts[c]);
+            if (i > 0) EXPECT_LE(r[i - 1].frame, r[i].frame);
+        }
+    }
     deja__index_destroy(ix);
 }
 
@@ -535,7 +733,7 @@ TEST(invalid_input_is_rejected_and_leaves_index_unchanged)
 {
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, 1000, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, 1000, DEJA__SCORE_L1, 0, &ix));
     vec good = random_vec(1000, 30);
     deja_bow_vector gv = view(&good);
     uint32_t id;
@@ -564,6 +762,11 @@ TEST(invalid_input_is_rejected_and_leaves_index_unchanged)
     EXPECT_STATUS(deja__index_query(ix, &bad, UINT32_MAX, 4, r, &n), DEJA_INVALID_ARG);
     weights[1] = -0.25f;
     EXPECT_STATUS(deja__index_add(ix, &bad, &id), DEJA_INVALID_ARG);
+    /* too large for a compact posting (L1 weights are <= 1); queries take any weight */
+    weights[1] = 300.0f;
+    EXPECT_STATUS(deja__index_add(ix, &bad, &id), DEJA_INVALID_ARG);
+    EXPECT(strstr(deja__index_error(ix), "weight 300 of word 9 at position 1") != NULL);
+    ASSERT_OK(deja__index_query(ix, &gv, UINT32_MAX, 4, r, &n));
     weights[1] = 0.25f;
     /* NULL arrays, NULL arguments */
     deja_bow_vector nul = {3, NULL, weights};
@@ -586,11 +789,11 @@ TEST(invalid_input_is_rejected_and_leaves_index_unchanged)
     deja__index_destroy(ix);
 }
 
-TEST(limits_vocabulary_and_vector_size)
+static void limits(uint32_t flags)
 {
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, DEJA__INDEX_MAX_WORDS, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, DEJA__INDEX_MAX_WORDS, DEJA__SCORE_L1, flags, &ix));
     /* the largest vector that fits a chunk, twice, and the last word of the vocabulary */
     size_t n = DEJA__INDEX_MAX_FRAME_WORDS;
     vec big = {n, malloc((n + 1) * 4), malloc((n + 1) * 4)};
@@ -622,7 +825,13 @@ TEST(limits_vocabulary_and_vector_size)
     deja__index_destroy(ix);
 }
 
-TEST(after_reserve_adds_and_queries_allocate_nothing)
+TEST(limits_vocabulary_and_vector_size)
+{
+    limits(DEJA__INDEX_STORE_VECTORS); /* a stored vector of the largest size fills a chunk */
+    limits(0);
+}
+
+static void reserve_then_no_allocations(uint32_t flags)
 {
     const uint32_t V = 4000, N = 2000;
     vec *frames = make_frames(N, V, 20, 120);
@@ -632,7 +841,7 @@ TEST(after_reserve_adds_and_queries_allocate_nothing)
     counter c = {0, 0, 0, -1};
     deja_allocator a = {count_alloc, count_free, &c};
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, flags, &ix));
     ASSERT_OK(deja__index_reserve(ix, N, postings));
     size_t before = c.calls;
     deja__index_result r[10];
@@ -647,7 +856,7 @@ TEST(after_reserve_adds_and_queries_allocate_nothing)
     /* without reserve: only growth of the per-frame arrays and new chunks, and queries never */
     deja__index_destroy(ix);
     EXPECT_EQ(c.live, 0);
-    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, flags, &ix));
     size_t adds = 0, queries = 0;
     for (uint32_t t = 0; t < N; t++) {
         deja_bow_vector v = view(&frames[t]);
@@ -669,10 +878,16 @@ TEST(after_reserve_adds_and_queries_allocate_nothing)
     frames_free(frames, N);
 }
 
+TEST(after_reserve_adds_and_queries_allocate_nothing)
+{
+    reserve_then_no_allocations(0);
+    reserve_then_no_allocations(DEJA__INDEX_STORE_VECTORS);
+}
+
 /* Fail allocation call k for k = 0, 1, ...: create or an add returns NOMEM, the frames added
  * before stay queryable, the same index then takes the remaining frames once memory is back,
  * and nothing leaks. Frames are big enough to need several chunks mid-add. */
-TEST(out_of_memory_sweep_keeps_earlier_frames)
+static void out_of_memory_sweep(uint32_t flags)
 {
     const uint32_t V = 20000, N = 400;
     vec *frames = make_frames(N, V, 300, 900);
@@ -683,7 +898,7 @@ TEST(out_of_memory_sweep_keeps_earlier_frames)
         counter c = {0, 0, 0, k};
         deja_allocator a = {count_alloc, count_free, &c};
         deja__index *ix = NULL;
-        deja_status st = deja__index_create(&a, V, DEJA__SCORE_L1, &ix);
+        deja_status st = deja__index_create(&a, V, DEJA__SCORE_L1, flags, &ix);
         if (st != DEJA_OK) {
             EXPECT_EQ(st, DEJA_NOMEM);
             EXPECT_EQ(c.live, 0);
@@ -721,7 +936,7 @@ TEST(out_of_memory_sweep_keeps_earlier_frames)
             ASSERT_OK(deja__index_query(ix, &v, UINT32_MAX, 8, got, &n));
             size_t nw =
                 brute(DEJA__SCORE_L1, &frames[q], frames, N, UINT32_MAX, 0, V, NULL, NULL, want);
-            check_topk(got, n, want, nw, 8, 1e-5, "after NOMEM");
+            check_topk(DEJA__SCORE_L1, got, n, want, nw, 8, 1e-5, "after NOMEM");
         }
         deja__index_destroy(ix);
         EXPECT_EQ(c.live, 0);
@@ -731,6 +946,12 @@ TEST(out_of_memory_sweep_keeps_earlier_frames)
     frames_free(frames, N);
 }
 
+TEST(out_of_memory_sweep_keeps_earlier_frames)
+{
+    out_of_memory_sweep(0);
+    out_of_memory_sweep(DEJA__INDEX_STORE_VECTORS);
+}
+
 /* A query reads exactly the postings of its words below the cut-off: adding thousands of frames
  * of unrelated words changes neither what it visits nor its answer. */
 TEST(query_cost_is_independent_of_unrelated_frames)
@@ -738,8 +959,8 @@ TEST(query_cost_is_independent_of_unrelated_frames)
     const uint32_t V = 50000;
     deja_allocator a = plain();
     deja__index *lean, *crowded;
-    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, &lean));
-    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, &crowded));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, 0, &lean));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, 0, &crowded));
     /* related frames use words < 1000; unrelated ones words >= 1000 */
     vec rel[60];
     uint32_t rel_id[60];
@@ -835,7 +1056,7 @@ TEST(bench_zipf)
     long rss0 = rss_kib();
     deja_allocator a = plain();
     deja__index *ix;
-    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, &ix));
+    ASSERT_OK(deja__index_create(&a, V, DEJA__SCORE_L1, 0, &ix));
     uint64_t add_ns = 0, q_ns = 0, q_n = 0;
     deja__index_result res[10];
     for (uint32_t t = 0, m = 0; m < n_marks; t++) {
@@ -901,6 +1122,12 @@ TEST(bench_zipf)
                    (double)st.n_postings / st.n_frames, (unsigned long long)st.words_seen,
                    (unsigned long long)st.word_pages, (double)st.total_bytes / st.n_frames,
                    (double)st.arena_used / st.n_frames, rss * 1024.0 / st.n_frames);
+            printf("    blocks %.2f B/posting (skip slots %.2f%%), word pages %.0f B/frame, "
+                   "per-frame arrays %.1f B/frame, query %.2f ns/posting\n",
+                   (double)st.block_bytes / st.n_postings,
+                   100.0 * (double)st.skip_slots / st.n_postings,
+                   st.word_pages * 2048.0 / st.n_frames, (double)st.frame_bytes / st.n_frames,
+                   st.last_visited ? q_ns / (double)q_n * 1e0 / st.last_visited : 0.0);
             fflush(stdout);
             q_ns = q_n = 0;
             m++;
