@@ -299,6 +299,9 @@ typedef struct deja_detector_params {
     uint32_t recent_frames;      /* frames this recent are never candidates; 50 */
     double recent_seconds;       /* and/or frames this recent in time (0 = off); 0 */
     uint32_t max_candidates;     /* top-K frames by BoW score per query; 50 */
+    uint32_t max_word_frames;    /* stop words: a word already seen in more frames than this is
+                                    left out of queries and of the normaliser, which bounds a
+                                    query's cost however long the sequence (0 = off); 2000 */
     float min_predecessor_score; /* a frame whose score against the previous frame is lower has
                                     no reliable normaliser and is not queried; 0.005 */
     float min_score;             /* normalised score (score / predecessor score) to keep; 0.3 */

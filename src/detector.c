@@ -83,6 +83,7 @@ deja_detector_params deja_detector_params_default(void)
     p.direct_level = 2;
     p.recent_frames = 50;
     p.max_candidates = 50;
+    p.max_word_frames = 2000;
     p.min_predecessor_score = 0.005f;
     p.min_score = 0.3f;
     p.island_gap = 3;
@@ -171,6 +172,7 @@ deja_status deja_detector_create(const deja_options *o, const deja_vocab *v,
         && (st = deja__store_create(&a, params.store_dir, &d->store)) == DEJA_OK
         && (st = deja__geom_create(&opts, &gp, &d->geom)) == DEJA_OK
         && (st = warm_up(d)) == DEJA_OK) {
+        deja__index_set_stop_words(d->index, params.max_word_frames);
         *out = d;
         return DEJA_OK;
     }
@@ -232,6 +234,24 @@ void deja_detector_memory(const deja_detector *d, uint64_t *heap_bytes, uint64_t
         *heap_bytes = sizeof *d + s.total_bytes + deja__store_heap_bytes(d->store)
                       + d->timestamps_cap * sizeof *d->timestamps;
     if (store_bytes) *store_bytes = deja__store_file_bytes(d->store);
+}
+
+/* L1 score against the previous frame over the words the index does not skip as stop words, so
+ * that the normaliser and the candidates' scores count the same words. */
+static float predecessor_score(const deja_detector *d, const deja_bow_vector *v)
+{
+    double sum = 0;
+    size_t i = 0, j = 0;
+    while (i < v->n && j < d->prev_n) {
+        if (v->words[i] < d->prev_words[j]) i++;
+        else if (v->words[i] > d->prev_words[j]) j++;
+        else {
+            if (!deja__index_is_stop_word(d->index, v->words[i]))
+                sum += fmin(v->weights[i], d->prev_weights[j]);
+            i++, j++;
+        }
+    }
+    return (float)sum; /* sum min(a, b) = 1 - 0.5 |a - b|_1 for L1-normalised vectors */
 }
 
 /* Oldest frame id that is not recent: frames >= it are skipped. */
@@ -361,11 +381,7 @@ static deja_status add_frame(deja_detector *d, const deja_features *f, double t,
     uint64_t t1 = deja__now_ns();
 
     /* 2-3. normaliser and query */
-    float prev_score = 0;
-    if (d->n_frames > 0) {
-        deja_bow_vector prev = {d->prev_n, d->prev_words, d->prev_weights};
-        prev_score = deja_bow_score_l1(&r.bow, &prev);
-    }
+    float prev_score = d->n_frames > 0 ? predecessor_score(d, &r.bow) : 0;
     size_t n_res = 0;
     st = deja__index_query(d->index, &r.bow, query_cutoff(d, t), d->p.max_candidates, d->results,
                            &n_res);

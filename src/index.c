@@ -81,6 +81,7 @@ struct deja__index {
     uint32_t n_words;
     deja__index_scoring scoring;
     uint32_t flags;
+    uint32_t max_word_slots; /* stop words: lists longer than this are skipped (0: none) */
     int compact;    /* 4 B slots (u16 gap, u16 value) rather than 8 B (u32 gap, f32 value) */
     unsigned kslog; /* log2 of slots per 16 B unit: 2 compact, 1 wide; the header is one slot */
     uint32_t start[N_CLASSES]; /* first slot of a list's block of each class */
@@ -606,6 +607,18 @@ static void sift_up(deja__index_result *h, size_t i, const double *acc)
     }
 }
 
+void deja__index_set_stop_words(deja__index *ix, uint32_t max_postings)
+{
+    ix->max_word_slots = max_postings;
+}
+
+int deja__index_is_stop_word(const deja__index *ix, uint32_t word)
+{
+    if (!ix->max_word_slots || word >= ix->n_words) return 0;
+    const wstate *ws = word_state(ix, word);
+    return ws && ws->slots > ix->max_word_slots;
+}
+
 deja_status deja__index_query(deja__index *ix, const deja_bow_vector *q,
                               uint32_t max_frame_exclusive, size_t top_k,
                               deja__index_result *results, size_t *n_results)
@@ -653,6 +666,7 @@ deja_status deja__index_query(deja__index *ix, const deja_bow_vector *q,
         if (s == DEJA__SCORE_KL) kl_const += x * (log(x) - log(DBL_EPSILON));
         const wstate *ws = word_state(ix, q->words[i]);
         if (!ws || ws->slots == 0) continue;
+        if (ix->max_word_slots && ws->slots > ix->max_word_slots) continue; /* a stop word */
         switch (s) {
         case DEJA__SCORE_L1:
             visited += scan(ix, ws, x, limit, &nt, ACC_MIN, 1);

@@ -103,6 +103,13 @@ DEJA_NODISCARD deja_status deja__index_query(deja__index *ix, const deja_bow_vec
 DEJA_NODISCARD deja_status deja__index_frame(const deja__index *ix, uint32_t frame,
                                              deja_bow_vector *out);
 
+/* Stop words (Sivic & Zisserman 2003, "Video Google"): queries skip the words whose posting
+ * lists have grown past max_postings slots (about that many frames), so that a query's cost is
+ * bounded by |q| x max_postings however long the sequence. 0 (the default): no stop words. */
+void deja__index_set_stop_words(deja__index *ix, uint32_t max_postings);
+/* 1 if queries currently skip this word. */
+int deja__index_is_stop_word(const deja__index *ix, uint32_t word);
+
 uint32_t deja__index_size(const deja__index *ix);
 void deja__index_get_stats(const deja__index *ix, deja__index_stats *out);
 const char *deja__index_error(const deja__index *ix);

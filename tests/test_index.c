@@ -1140,3 +1140,37 @@ TEST(bench_zipf)
     free(vw);
     free(vx);
 }
+
+TEST(stop_words_are_skipped_by_queries_once_their_lists_are_long)
+{
+    deja_allocator a = deja__allocator(NULL);
+    deja__index *ix;
+    ASSERT_OK(deja__index_create(&a, 100, DEJA__SCORE_L1, 0, &ix));
+    /* Every frame has the common word 5 and one word of its own, 10 + i. */
+    for (uint32_t i = 0; i < 20; i++) {
+        uint32_t w[2] = {5, 10 + i};
+        float x[2] = {0.5f, 0.5f};
+        deja_bow_vector v = {2, w, x};
+        uint32_t id;
+        ASSERT_OK(deja__index_add(ix, &v, &id));
+    }
+    uint32_t qw[2] = {5, 13};
+    float qx[2] = {0.5f, 0.5f};
+    deja_bow_vector q = {2, qw, qx};
+    deja__index_result r[30];
+    size_t n;
+    ASSERT_OK(deja__index_query(ix, &q, UINT32_MAX, 30, r, &n));
+    EXPECT_EQ(n, 20); /* word 5 reaches every frame */
+    EXPECT_EQ(deja__index_is_stop_word(ix, 5), 0);
+    deja__index_set_stop_words(ix, 10);
+    EXPECT_EQ(deja__index_is_stop_word(ix, 5), 1);
+    EXPECT_EQ(deja__index_is_stop_word(ix, 13), 0);
+    ASSERT_OK(deja__index_query(ix, &q, UINT32_MAX, 30, r, &n));
+    ASSERT_EQ(n, 1); /* only frame 3 shares word 13 */
+    EXPECT_EQ(r[0].frame, 3);
+    EXPECT_NEAR(r[0].score, 0.5, 1e-3);
+    deja__index_set_stop_words(ix, 0);
+    ASSERT_OK(deja__index_query(ix, &q, UINT32_MAX, 30, r, &n));
+    EXPECT_EQ(n, 20);
+    deja__index_destroy(ix);
+}

@@ -76,7 +76,7 @@ int cmd_synth(int argc, char **argv)
 int cmd_demo(int argc, char **argv)
 {
     static const char *const valued[] = {"--out", "--seed", "--frames", "--threads", "--width", "--explain",
-                                         "--height", "--vocab-images", "--blocks", "--textures", NULL};
+                                         "--height", "--vocab-images", "--blocks", "--textures", "--stop-words", NULL};
     char *unused[1];
     if (positionals(argc, argv, valued, unused, 1) != 0) {
         fprintf(stderr, "usage: deja demo [--out deja-demo] [--frames 1500] [--seed 7] [--threads 2]\n"

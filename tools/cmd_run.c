@@ -36,6 +36,7 @@ deja_detector_params params_from_args(int argc, char **argv)
     deja_detector_params p = deja_detector_params_default();
     p.recent_frames = (uint32_t)opt_long(argc, argv, "--recent", p.recent_frames);
     p.max_candidates = (uint32_t)opt_long(argc, argv, "--candidates", p.max_candidates);
+    p.max_word_frames = (uint32_t)opt_long(argc, argv, "--stop-words", p.max_word_frames);
     p.temporal_consistency = (uint32_t)opt_long(argc, argv, "--consistency", p.temporal_consistency);
     p.min_inliers = (uint32_t)opt_long(argc, argv, "--min-inliers", p.min_inliers);
     p.direct_level = (uint32_t)opt_long(argc, argv, "--level", p.direct_level);
@@ -147,7 +148,7 @@ done:
 int cmd_run(int argc, char **argv)
 {
     static const char *const valued[] = {"--vocab", "--csv", "--threads", "--recent", "--candidates",
-                                         "--consistency", "--min-inliers", "--level", "--explain",
+                                         "--consistency", "--min-inliers", "--level", "--explain", "--stop-words",
                                          "--min-score", "--intrinsics", "--fps", "--world", "--seed", "--blocks",
                                          "--textures", "--width", "--height", NULL};
     char *inputs[64];
@@ -165,6 +166,7 @@ int cmd_run(int argc, char **argv)
                 "  --threads 1|2        overlap decode + ORB of the next frame with the detector (2)\n"
                 "  --recent N           frames this recent are never candidates (50)\n"
                 "  --candidates N       top-K BoW candidates per query (50)\n"
+                "  --stop-words N       skip words already seen in more than N frames (2000; 0 off)\n"
                 "  --min-score X        normalised score to keep a candidate (0.3)\n"
                 "  --consistency N      consecutive consistent queries before verification (3)\n"
                 "  --min-inliers N      geometric inliers to accept (40)\n"
