@@ -301,7 +301,7 @@ typedef struct deja_detector_params {
     uint32_t max_candidates;     /* top-K frames by BoW score per query; 50 */
     uint32_t max_word_frames;    /* stop words: a word already seen in more frames than this is
                                     left out of queries and of the normaliser, which bounds a
-                                    query's cost however long the sequence (0 = off); 2000 */
+                                    query's cost however long the sequence (0 = off); 500 */
     float min_predecessor_score; /* a frame whose score against the previous frame is lower has
                                     no reliable normaliser and is not queried; 0.005 */
     float min_score;             /* normalised score (score / predecessor score) to keep; 0.3 */

@@ -83,7 +83,7 @@ deja_detector_params deja_detector_params_default(void)
     p.direct_level = 2;
     p.recent_frames = 50;
     p.max_candidates = 50;
-    p.max_word_frames = 2000;
+    p.max_word_frames = 500;
     p.min_predecessor_score = 0.005f;
     p.min_score = 0.3f;
     p.island_gap = 3;

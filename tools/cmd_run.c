@@ -166,7 +166,7 @@ int cmd_run(int argc, char **argv)
                 "  --threads 1|2        overlap decode + ORB of the next frame with the detector (2)\n"
                 "  --recent N           frames this recent are never candidates (50)\n"
                 "  --candidates N       top-K BoW candidates per query (50)\n"
-                "  --stop-words N       skip words already seen in more than N frames (2000; 0 off)\n"
+                "  --stop-words N       skip words already seen in more than N frames (500; 0 off)\n"
                 "  --min-score X        normalised score to keep a candidate (0.3)\n"
                 "  --consistency N      consecutive consistent queries before verification (3)\n"
                 "  --min-inliers N      geometric inliers to accept (40)\n"
