@@ -104,5 +104,12 @@ void deja__geom_svd3(const double m[9], double u[9], double s[3], double v[9]);
  * writes F (x_b^T F x_a = 0, rank 2; rank-2 then (1, 1, 0) if essential). Returns 0 for a
  * degenerate set (coincident, collinear, exactly planar, non-finite). */
 int deja__geom_fit8(const double *pts, const uint32_t *idx, size_t n, int essential, double f[9]);
+/* 3 x 3 helpers (row-major; out may alias an input). */
+void deja__geom_mul3(const double a[9], const double b[9], double out[9]);
+void deja__geom_transpose3(const double a[9], double out[9]);
+double deja__geom_norm3(const double a[3]);
+/* Scale f to Frobenius norm target_norm with its largest-magnitude entry positive (one
+ * representative per projective class); 0 for a zero or non-finite matrix. */
+int deja__geom_canonical(double f[9], double target_norm);
 
 #endif
