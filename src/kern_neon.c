@@ -13,13 +13,6 @@
 #include <arm_neon.h>
 #include <string.h>
 
-static inline float loadf(const void *p, size_t i)
-{
-    float v;
-    memcpy(&v, (const uint8_t *)p + i * sizeof v, sizeof v);
-    return v;
-}
-
 static uint32_t hamming_any(const uint8_t *a, const uint8_t *b, size_t bytes)
 {
     uint16x8_t acc = vdupq_n_u16(0);
@@ -77,7 +70,7 @@ static float l2sq_row(const float *q, const float *row, size_t dim)
     }
     float s = vaddvq_f32(vaddq_f32(a0, a1));
     for (; i < dim; i++) {
-        float d = loadf(q, i) - loadf(row, i);
+        float d = deja__loadf(q, i) - deja__loadf(row, i);
         s += d * d;
     }
     return s;
@@ -103,7 +96,7 @@ float deja__dot_f32_neon(const float *a, const float *b, size_t n)
     }
     float s = vaddvq_f32(vaddq_f32(a0, a1));
     for (; i < n; i++)
-        s += loadf(a, i) * loadf(b, i);
+        s += deja__loadf(a, i) * deja__loadf(b, i);
     return s;
 }
 

@@ -10,20 +10,6 @@
 
 #include <string.h>
 
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline float loadf(const void *p, size_t i)
-{
-    float v;
-    memcpy(&v, (const uint8_t *)p + i * sizeof v, sizeof v);
-    return v;
-}
-
 static inline uint32_t popcount64(uint64_t x)
 {
     x = x - ((x >> 1) & 0x5555555555555555ull);
@@ -37,7 +23,7 @@ static uint32_t hamming(const uint8_t *a, const uint8_t *b, size_t bytes)
     uint32_t d = 0;
     size_t i = 0;
     for (; i + 8 <= bytes; i += 8)
-        d += popcount64(load64(a + i) ^ load64(b + i));
+        d += popcount64(deja__load64(a + i) ^ deja__load64(b + i));
     /* Up to 7 tail bytes, packed into one word. */
     uint64_t t = 0;
     for (size_t s = 0; i < bytes; i++, s += 8)
@@ -58,7 +44,7 @@ void deja__l2sq_1xn_ref(const float *q, const float *rows, size_t dim, size_t n,
         const uint8_t *row = (const uint8_t *)rows + r * dim * sizeof(float);
         float s = 0;
         for (size_t i = 0; i < dim; i++) {
-            float d = loadf(q, i) - loadf(row, i);
+            float d = deja__loadf(q, i) - deja__loadf(row, i);
             s += d * d;
         }
         out[r] = s;
@@ -69,6 +55,6 @@ float deja__dot_f32_ref(const float *a, const float *b, size_t n)
 {
     float s = 0;
     for (size_t i = 0; i < n; i++)
-        s += loadf(a, i) * loadf(b, i);
+        s += deja__loadf(a, i) * deja__loadf(b, i);
     return s;
 }

@@ -27,20 +27,6 @@
 #define T_AVX2   __attribute__((target("avx2,popcnt")))
 #define T_FMA    __attribute__((target("avx2,fma,popcnt")))
 
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline float loadf(const void *p, size_t i)
-{
-    float v;
-    memcpy(&v, (const uint8_t *)p + i * sizeof v, sizeof v);
-    return v;
-}
-
 /* Bytes [i, bytes) of a ^ b, at most 7 of them, counted in one POPCNT. */
 T_POPCNT static inline uint32_t tail_bits(const uint8_t *a, const uint8_t *b, size_t i,
                                           size_t bytes)
@@ -56,7 +42,7 @@ T_POPCNT static inline uint32_t popcnt_words(const uint8_t *a, const uint8_t *b,
     uint32_t d = 0;
     size_t i = 0;
     for (; i + 8 <= bytes; i += 8)
-        d += (uint32_t)__builtin_popcountll(load64(a + i) ^ load64(b + i));
+        d += (uint32_t)__builtin_popcountll(deja__load64(a + i) ^ deja__load64(b + i));
     return d + tail_bits(a, b, i, bytes);
 }
 
@@ -67,13 +53,13 @@ T_SSE42 void deja__hamming_1xn_sse42(const uint8_t *q, const uint8_t *rows, size
 {
     if (bytes == 32) {
         /* The query stays in registers; each row is four loads, XORs and POPCNTs. */
-        uint64_t q0 = load64(q), q1 = load64(q + 8), q2 = load64(q + 16), q3 = load64(q + 24);
+        uint64_t q0 = deja__load64(q), q1 = deja__load64(q + 8), q2 = deja__load64(q + 16), q3 = deja__load64(q + 24);
         for (size_t r = 0; r < n; r++) {
             const uint8_t *p = rows + r * 32;
-            out[r] = (uint32_t)(__builtin_popcountll(q0 ^ load64(p)) +
-                                __builtin_popcountll(q1 ^ load64(p + 8)) +
-                                __builtin_popcountll(q2 ^ load64(p + 16)) +
-                                __builtin_popcountll(q3 ^ load64(p + 24)));
+            out[r] = (uint32_t)(__builtin_popcountll(q0 ^ deja__load64(p)) +
+                                __builtin_popcountll(q1 ^ deja__load64(p + 8)) +
+                                __builtin_popcountll(q2 ^ deja__load64(p + 16)) +
+                                __builtin_popcountll(q3 ^ deja__load64(p + 24)));
         }
         return;
     }
@@ -106,7 +92,7 @@ T_SSE42 static float l2sq_sse42(const float *q, const float *row, size_t dim)
     }
     float s = hsum128(_mm_add_ps(a0, a1));
     for (; i < dim; i++) {
-        float d = loadf(q, i) - loadf(row, i);
+        float d = deja__loadf(q, i) - deja__loadf(row, i);
         s += d * d;
     }
     return s;
@@ -133,7 +119,7 @@ T_SSE42 float deja__dot_f32_sse42(const float *a, const float *b, size_t n)
     }
     float s = hsum128(_mm_add_ps(a0, a1));
     for (; i < n; i++)
-        s += loadf(a, i) * loadf(b, i);
+        s += deja__loadf(a, i) * deja__loadf(b, i);
     return s;
 }
 
@@ -238,7 +224,7 @@ T_FMA static float l2sq_fma(const float *q, const float *row, size_t dim)
     }
     float s = hsum256(_mm256_add_ps(a0, a1));
     for (; i < dim; i++) {
-        float d = loadf(q, i) - loadf(row, i);
+        float d = deja__loadf(q, i) - deja__loadf(row, i);
         s += d * d;
     }
     return s;
@@ -264,7 +250,7 @@ T_FMA float deja__dot_f32_avx2(const float *a, const float *b, size_t n)
     }
     float s = hsum256(_mm256_add_ps(a0, a1));
     for (; i < n; i++)
-        s += loadf(a, i) * loadf(b, i);
+        s += deja__loadf(a, i) * deja__loadf(b, i);
     return s;
 }
 

@@ -12,6 +12,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
+/* Unaligned loads for the kernels' scalar parts (memcpy: no alignment or aliasing assumptions). */
+static inline uint64_t deja__load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline float deja__loadf(const void *p, size_t i)
+{
+    float v;
+    memcpy(&v, (const uint8_t *)p + i * sizeof v, sizeof v);
+    return v;
+}
+
 typedef struct deja__kernels {
     deja_simd kind;
     /* out[i] = Hamming distance between q and rows + i*bytes, for i < n. Any bytes >= 1; the
