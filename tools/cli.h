@@ -18,6 +18,8 @@ typedef struct {
  * line, relative to the list's folder). Appends to list; prints an error and returns false. */
 bool paths_add(path_list *list, const char *folder_or_list);
 void paths_free(path_list *list);
+/* paths_add for each input; on failure the list is freed and false returned. */
+bool paths_add_all(path_list *list, char **inputs, int n);
 
 /* Progress bar on stderr, only when stderr is a terminal. */
 typedef struct {

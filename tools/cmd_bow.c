@@ -43,11 +43,7 @@ static int run(int argc, char **argv, int with_bow)
         return 2;
     }
     path_list paths = {0};
-    for (int i = 0; i < n_in; i++)
-        if (!paths_add(&paths, inputs[i])) {
-            paths_free(&paths);
-            return 1;
-        }
+    if (!paths_add_all(&paths, inputs, n_in)) return 1;
     deja_options o = deja_options_default();
     const char *simd = opt_str(argc, argv, "--simd", NULL);
     if (simd && strcmp(simd, "scalar") == 0) o.simd = DEJA_SIMD_SCALAR;

@@ -177,11 +177,7 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     path_list paths = {0};
-    for (int i = 0; i < n_in; i++)
-        if (!paths_add(&paths, inputs[i])) {
-            paths_free(&paths);
-            return 1;
-        }
+    if (!paths_add_all(&paths, inputs, n_in)) return 1;
     alloc_counter counter = {0};
     deja_options o = deja_options_default();
     o.allocator = counting_allocator(&counter);

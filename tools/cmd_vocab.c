@@ -89,11 +89,7 @@ static int vocab_train(int argc, char **argv)
         return 2;
     }
     path_list paths = {0};
-    for (int i = 0; i < n_in; i++)
-        if (!paths_add(&paths, inputs[i])) {
-            paths_free(&paths);
-            return 1;
-        }
+    if (!paths_add_all(&paths, inputs, n_in)) return 1;
     long max_images = opt_long(argc, argv, "--max-images", 0);
     if (max_images > 0 && (size_t)max_images < paths.n) {
         /* Spread the subset over the whole sequence rather than taking its start. */

@@ -112,6 +112,16 @@ bool paths_add(path_list *list, const char *folder_or_list)
     return add_list_file(list, folder_or_list);
 }
 
+bool paths_add_all(path_list *list, char **inputs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!paths_add(list, inputs[i])) {
+            paths_free(list);
+            return false;
+        }
+    return true;
+}
+
 void paths_free(path_list *list)
 {
     for (size_t i = 0; i < list->n; i++) free(list->paths[i]);
