@@ -33,6 +33,9 @@ void progress_start(progress *p, const char *label, uint64_t total);
 void progress_update(progress *p, uint64_t done);
 void progress_end(progress *p);
 
+/* The q-quantile (0..1, nearest rank) of v[0..n); sorts v in place. 0 for n = 0. */
+double quantile(double *v, size_t n, double q);
+
 uint64_t now_ns(void);
 double ms_since(uint64_t start_ns);
 

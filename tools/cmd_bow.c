@@ -7,20 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double quantile(double *v, size_t n, double q)
-{
-    if (n == 0) return 0;
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
-    return v[i < n ? i : n - 1];
-}
-
 enum { T_DECODE, T_ORB, T_BOW, N_STAGES };
 static const char *const stage_names[N_STAGES] = {"decode", "orb", "transform"};
 

@@ -113,14 +113,18 @@ int cmd_demo(int argc, char **argv)
     deja_vocab_destroy(trained);
     if (st != DEJA_OK) return fail("demo vocabulary", st, deja_last_error());
     uint64_t t1 = now_ns();
-    if ((st = deja_vocab_load(&o, path, 0, &voc)) != DEJA_OK) return fail(path, st, deja_last_error());
+    if ((st = deja_vocab_load(&o, path, 0, &voc)) != DEJA_OK) {
+        photo_set_free(&photos);
+        return fail(path, st, deja_last_error());
+    }
     double load_ms = ms_since(t1);
     deja_vocab_info vi;
     deja_vocab_get_info(voc, &vi);
     printf("vocabulary: %u words, trained in %.1f s, %s loads by mmap in %.2f ms\n", vi.n_words,
            (double)(t1 - t0) / 1e9, path, load_ms);
 
-    /* 2. The sequence and its true loops. */
+    /* 2. The sequence, its true loops, and detection. Intrinsics are known here, so
+     * verification uses the essential matrix. */
     world_source ws;
     bool opened = world_source_open(&ws, &wp, err, sizeof err);
     photo_set_free(&photos);
@@ -128,58 +132,29 @@ int cmd_demo(int argc, char **argv)
         deja_vocab_destroy(voc);
         return fail("demo world", DEJA_INVALID_ARG, err);
     }
-    ground_truth gt = {0}, gt_loose = {0};
     int rc = 1;
-    deja_detector *det = NULL;
-    FILE *events = NULL, *csv = NULL;
-    run_summary sum = {0};
-    if (!ground_truth_from_world(ws.world, 0, &gt) || !ground_truth_from_world(ws.world, 1, &gt_loose)) {
-        fail("demo ground truth", DEJA_NOMEM, "");
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/loops.txt", out);
-    if ((st = deja__world_write_loops(ws.world, path)) != DEJA_OK) {
-        fail(path, st, deja_last_error());
-        goto done;
-    }
-    printf("sequence: %u frames of %dx%d through a generated world; %u frames revisit an earlier "
-           "place (true loops in %s)\n", wp.n_frames, wp.width, wp.height, gt.n_queries, path);
-
-    /* 3. Detection. Intrinsics are known here, so verification uses the essential matrix. */
-    deja_detector_params dp = params_from_args(argc, argv);
-    deja__world_intrinsics(ws.world, &dp.fx, &dp.fy, &dp.cx, &dp.cy);
-    if ((st = deja_detector_create(&o, voc, &dp, &det)) != DEJA_OK
-        || (st = deja_detector_reserve(det, wp.n_frames)) != DEJA_OK) {
-        fail("demo detector", st, deja_last_error());
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/events.txt", out);
-    events = fopen(path, "w");
     char csv_path[4096];
     snprintf(csv_path, sizeof csv_path, "%s/frames.csv", out);
-    csv = fopen(csv_path, "w");
-    if (!events || !csv) {
-        fprintf(stderr, "deja: cannot write in %s\n", out);
-        goto done;
+    snprintf(path, sizeof path, "%s/loops.txt", out);
+    FILE *events = NULL, *csv = NULL;
+    if ((st = deja__world_write_loops(ws.world, path)) != DEJA_OK) {
+        fail(path, st, deja_last_error());
+    } else {
+        printf("true loops: %s\n", path);
+        snprintf(path, sizeof path, "%s/events.txt", out);
+        events = fopen(path, "w");
+        csv = fopen(csv_path, "w");
+        if (!events || !csv) {
+            fprintf(stderr, "deja: cannot write in %s\n", out);
+        } else {
+            run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
+                              .events = events, .csv = csv, .progress = isatty(STDERR_FILENO)};
+            rc = detect_world_loops(argc, argv, &o, &counter, voc, &ws, wp.n_frames, &cfg);
+            if (rc == 0) printf("events: %s; per-frame times and memory: %s\n", path, csv_path);
+        }
     }
-    frame_source src = world_frames(&ws);
-    run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2), .events = events,
-                      .csv = csv, .progress = isatty(STDERR_FILENO)};
-    if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
-    loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
-    printf("loops: %zu events, %zu correct (loose truth): precision %.3f; recall %.3f (%u of %u "
-           "frames within 1 m of an earlier one found)\n",
-           s.events, s.true_positives, s.precision, s.recall, s.queries_found, gt.n_queries);
-    print_summary(&sum, wp.n_frames);
-    printf("events: %s; per-frame times and memory: %s\n", path, csv_path);
-    rc = 0;
-done:
-    run_summary_free(&sum);
     if (events) fclose(events);
     if (csv) fclose(csv);
-    deja_detector_destroy(det);
-    ground_truth_free(&gt);
-    ground_truth_free(&gt_loose);
     world_source_close(&ws);
     deja_vocab_destroy(voc);
     return rc;

@@ -24,12 +24,6 @@ static bool next_file(void *ctx, size_t i, deja_image *im, double *t, char *err,
     return true;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Detector parameters from the command line (documented in `deja run` usage). */
 deja_detector_params params_from_args(int argc, char **argv)
 {
@@ -57,12 +51,12 @@ void print_summary(const run_summary *s, size_t n_frames)
     double *sorted = malloc(s->frames * sizeof *sorted);
     if (!sorted) return;
     memcpy(sorted, s->frame_ms, s->frames * sizeof *sorted);
-    qsort(sorted, s->frames, sizeof *sorted, cmp_double);
+
     double n = (double)s->frames;
     printf("%zu of %zu frames, %zu loop events\n", s->frames, n_frames, s->loops);
     printf("ms/frame: total median %.2f, p99 %.2f; mean decode %.2f, features %.2f, transform %.3f, "
            "query %.3f, verify %.3f\n",
-           sorted[s->frames / 2], sorted[(size_t)((n - 1) * 0.99)], s->ms_total[0] / n,
+           quantile(sorted, s->frames, 0.5), quantile(sorted, s->frames, 0.99), s->ms_total[0] / n,
            s->ms_total[1] / n, s->ms_total[2] / n, s->ms_total[3] / n, s->ms_total[4] / n);
     printf("memory: resident %.1f MB after frame 0, %.1f MB at the end (%.0f B/frame); detector heap "
            "%.1f MB, feature store file %.1f MB; %zu allocations after frame 100\n",
@@ -80,66 +74,34 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     o.allocator = counting_allocator(&counter);
     deja__world_params wp;
     photo_set photos;
-    if (!world_params_from_args(argc, argv, (uint32_t)n_frames, &wp, &photos)) {
-        photo_set_free(&photos);
-        return 1;
-    }
-    wp.n_frames = (uint32_t)n_frames;
-    char err[600];
     world_source ws;
     deja_vocab *voc = NULL;
-    deja_detector *det = NULL;
-    ground_truth gt = {0}, gt_loose = {0};
-    run_summary sum = {0};
-    FILE *csv = NULL;
-    int rc = 1;
-    deja_status st = deja_vocab_load(&o, vocab_path, 0, &voc);
-    if (st != DEJA_OK) {
-        photo_set_free(&photos);
-        return fail(vocab_path, st, deja_last_error());
-    }
-    bool opened = world_source_open(&ws, &wp, err, sizeof err);
+    char err[600];
+    bool ok = world_params_from_args(argc, argv, (uint32_t)n_frames, &wp, &photos);
+    wp.n_frames = (uint32_t)n_frames;
+    deja_status st = ok ? deja_vocab_load(&o, vocab_path, 0, &voc) : DEJA_OK;
+    if (ok && st != DEJA_OK) fail(vocab_path, st, deja_last_error());
+    ok = ok && st == DEJA_OK && world_source_open(&ws, &wp, err, sizeof err);
     photo_set_free(&photos);
-    if (!opened) {
+    if (!ok) {
+        if (voc) fail("world", DEJA_INVALID_ARG, err);
         deja_vocab_destroy(voc);
-        return fail("world", DEJA_INVALID_ARG, err);
+        return 1;
     }
-    deja_detector_params dp = params_from_args(argc, argv);
-    deja__world_intrinsics(ws.world, &dp.fx, &dp.fy, &dp.cx, &dp.cy);
-    if ((st = deja_detector_create(&o, voc, &dp, &det)) != DEJA_OK
-        || (st = deja_detector_reserve(det, wp.n_frames < 10000 ? wp.n_frames : 10000)) != DEJA_OK) {
-        fail("detector", st, deja_last_error());
-        goto done;
-    }
-    if (!ground_truth_from_world(ws.world, 0, &gt) || !ground_truth_from_world(ws.world, 1, &gt_loose)) {
-        fail("ground truth", DEJA_NOMEM, "");
-        goto done;
-    }
+    FILE *csv = NULL;
     const char *csv_path = opt_str(argc, argv, "--csv", NULL);
+    int rc = 1;
     if (csv_path && !(csv = fopen(csv_path, "w"))) {
         fprintf(stderr, "deja: %s: cannot write\n", csv_path);
-        goto done;
+    } else {
+        run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
+                          .json = opt_flag(argc, argv, "--json"), .events = stdout, .csv = csv,
+                          .quiet = opt_flag(argc, argv, "--quiet"),
+                          .progress = isatty(STDERR_FILENO)};
+        rc = detect_world_loops(argc, argv, &o, &counter, voc, &ws,
+                                wp.n_frames < 10000 ? wp.n_frames : 10000, &cfg);
     }
-    frame_source src = world_frames(&ws);
-    run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
-                      .json = opt_flag(argc, argv, "--json"), .events = stdout, .csv = csv,
-                      .quiet = opt_flag(argc, argv, "--quiet"),
-                      .progress = isatty(STDERR_FILENO)};
-    if (run_frames(det, &o, &src, &cfg, &counter, &sum) != 0) goto done;
-    loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
-    if (!cfg.json) {
-        printf("loops: %zu events, %zu correct (loose truth): precision %.3f; recall %.3f (%u of %u "
-               "frames within 1 m of an earlier one found)\n", s.events, s.true_positives, s.precision, s.recall, s.queries_found,
-               gt.n_queries);
-        print_summary(&sum, wp.n_frames);
-    }
-    rc = 0;
-done:
     if (csv) fclose(csv);
-    run_summary_free(&sum);
-    ground_truth_free(&gt);
-    ground_truth_free(&gt_loose);
-    deja_detector_destroy(det);
     world_source_close(&ws);
     deja_vocab_destroy(voc);
     return rc;

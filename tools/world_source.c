@@ -190,6 +190,48 @@ loop_score score_loops(const ground_truth *strict, const ground_truth *loose, co
     return s;
 }
 
+int detect_world_loops(int argc, char **argv, const deja_options *o, alloc_counter *counter,
+                       const deja_vocab *voc, world_source *ws, uint32_t reserve_frames,
+                       const run_config *cfg)
+{
+    uint32_t n = deja__world_n_frames(ws->world);
+    ground_truth gt = {0}, gt_loose = {0};
+    run_summary sum = {0};
+    deja_detector *det = NULL;
+    int rc = 1;
+    deja_detector_params dp = params_from_args(argc, argv);
+    deja__world_intrinsics(ws->world, &dp.fx, &dp.fy, &dp.cx, &dp.cy);
+    deja_status st;
+    if ((st = deja_detector_create(o, voc, &dp, &det)) != DEJA_OK
+        || (st = deja_detector_reserve(det, reserve_frames)) != DEJA_OK) {
+        fail("detector", st, det ? deja_detector_error(det) : deja_last_error());
+        goto done;
+    }
+    if (!ground_truth_from_world(ws->world, 0, &gt) || !ground_truth_from_world(ws->world, 1, &gt_loose)) {
+        fail("ground truth", DEJA_NOMEM, "");
+        goto done;
+    }
+    if (!cfg->json)
+        printf("sequence: %u frames of %dx%d through a generated world; %u frames revisit an "
+               "earlier place\n", n, ws->width, ws->height, gt.n_queries);
+    frame_source src = world_frames(ws);
+    if (run_frames(det, o, &src, cfg, counter, &sum) != 0) goto done;
+    loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
+    if (!cfg->json) {
+        printf("loops: %zu events, %zu correct (loose truth): precision %.3f; recall %.3f (%u of %u "
+               "frames within 1 m of an earlier one found)\n",
+               s.events, s.true_positives, s.precision, s.recall, s.queries_found, gt.n_queries);
+        print_summary(&sum, n);
+    }
+    rc = 0;
+done:
+    run_summary_free(&sum);
+    ground_truth_free(&gt);
+    ground_truth_free(&gt_loose);
+    deja_detector_destroy(det);
+    return rc;
+}
+
 deja_status train_world_vocab(const deja_options *o, const deja__world_params *p, uint32_t n_images,
                               uint32_t depth, deja_vocab **out)
 {

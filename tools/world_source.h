@@ -53,6 +53,13 @@ typedef struct {
 loop_score score_loops(const ground_truth *strict, const ground_truth *loose, const uint32_t *query,
                        const uint32_t *match, size_t n);
 
+/* Run a detector (parameters from argv, intrinsics from the world, reserved for reserve_frames)
+ * over the world's frames with cfg, then print the sequence, precision / recall against the
+ * world's truths and the run summary (unless cfg->json). 0 or 1 (after printing the error). */
+int detect_world_loops(int argc, char **argv, const deja_options *o, alloc_counter *counter,
+                       const deja_vocab *voc, world_source *ws, uint32_t reserve_frames,
+                       const run_config *cfg);
+
 /* Train a vocabulary on every `step`-th frame of a world of its own (another seed). */
 deja_status train_world_vocab(const deja_options *o, const deja__world_params *p, uint32_t n_images,
                               uint32_t depth, deja_vocab **out);
