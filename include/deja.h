@@ -351,6 +351,9 @@ typedef struct deja_frame_result {
     uint32_t frame;        /* id of this frame: 0, 1, 2, ... in order of addition */
     int has_loop;          /* 1 if loop is set */
     deja_loop loop;
+    int verified;          /* 1 if a candidate reached geometric verification, accepted or not */
+    deja_loop candidate;   /* that candidate (n_inliers 0 when it had too few matches or a
+                              degenerate model): what a sweep of min_inliers would accept */
     uint32_t n_keypoints, n_words;
     double ms[DEJA_TIMES]; /* time of each stage (features only when the detector extracted) */
     size_t n_candidates;   /* explained candidates, best BoW score first (params.explain) */

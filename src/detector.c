@@ -333,12 +333,12 @@ static deja_status verify(deja_detector *d, const deja_features *f, const deja_b
         return st;
     }
     float need = fmaxf((float)d->p.min_inliers, d->p.min_inlier_ratio * (float)n_m);
-    loop->n_inliers = r.n_inliers;
+    int no_model = r.outcome == DEJA__GEOM_TOO_FEW_MATCHES || r.outcome == DEJA__GEOM_DEGENERATE;
+    loop->n_inliers = no_model ? 0 : r.n_inliers;
     memcpy(loop->F, r.F, sizeof loop->F);
     *value = (float)r.n_inliers;
     *threshold = need;
-    *stage = r.outcome != DEJA__GEOM_TOO_FEW_MATCHES && r.outcome != DEJA__GEOM_DEGENERATE
-                     && (float)r.n_inliers >= need
+    *stage = !no_model && (float)r.n_inliers >= need
                  ? DEJA_STAGE_ACCEPTED
                  : DEJA_STAGE_INLIERS;
     return DEJA_OK;
@@ -433,6 +433,8 @@ static deja_status add_frame(deja_detector *d, const deja_features *f, double t,
         deja_loop loop = {out->frame, best.best, best.best_score, best.best_ns, 0, 0, {0}};
         st = verify(d, f, &r, best.best, &loop, &best_stage, &best_value, &best_threshold);
         if (st != DEJA_OK) return st;
+        out->verified = 1;
+        out->candidate = loop;
         if (best_stage == DEJA_STAGE_ACCEPTED) {
             out->has_loop = 1;
             out->loop = loop;

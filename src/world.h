@@ -159,8 +159,9 @@ int deja__world_poses_loop(const deja__world *w, const deja__world_pose *a,
                            const deja__world_pose *b);
 
 /* Write loops.txt (the ../shared/data format: "query match1 match2 ..." per query with at least
- * one match, 0-based, matches earlier and ascending) and the poses in TUM format ("timestamp tx
- * ty tz qx qy qz qw", camera to world, timestamp i / fps). IO with the path and errno text. */
+ * one match, 0-based, matches earlier and ascending) and the poses as ../shared/data's
+ * poses_per_frame.txt ("index image timestamp tx ty tz qx qy qz qw", image "%06u.pgm", camera to
+ * world, timestamp i / fps). IO with the path and errno text. */
 DEJA_NODISCARD deja_status deja__world_write_loops(const deja__world *w, const char *path);
 DEJA_NODISCARD deja_status deja__world_write_loops_within(const deja__world *w, const char *path,
                                                           double max_dist_m,

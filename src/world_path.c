@@ -514,14 +514,14 @@ deja_status deja__world_write_poses(const deja__world *w, const char *path)
     if (!f)
         return DEJA_ERR(NULL, DEJA_IO, "%s: cannot open for writing: %s", path, strerror(errno));
     errno = 0;
-    int failed = 0;
+    int failed = fprintf(f, "# index image timestamp tx ty tz qx qy qz qw (camera to world)\n") < 0;
     for (uint32_t i = 0; i < w->p.n_frames && !failed; i++) {
         deja__world_pose p;
         double q[4];
         pose_at(w, (double)i * w->p.speed_m, &p);
         deja__world_pose_quat(&p, q);
-        failed = fprintf(f, "%.6f %.6f %.6f %.6f %.9f %.9f %.9f %.9f\n", i / w->p.fps, p.x, p.y,
-                         p.z, q[0], q[1], q[2], q[3]) < 0;
+        failed = fprintf(f, "%u %06u.pgm %.6f %.6f %.6f %.6f %.9f %.9f %.9f %.9f\n", i, i,
+                         i / w->p.fps, p.x, p.y, p.z, q[0], q[1], q[2], q[3]) < 0;
     }
     return close_checked(f, path, failed);
 }

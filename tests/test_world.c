@@ -4,7 +4,11 @@
  * DEJA_WORLD_DUMP=dir writes a few frames as PGM there (for looking at them). */
 #include "test.h"
 #include "test_util.h"
+#include "seq.h"
 #include "world_impl.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <pthread.h>
 
@@ -616,16 +620,21 @@ TEST(loops_and_poses_files_follow_their_formats)
         EXPECT_EQ(m, L.m_of[q][k]);
     }
     fclose(f);
+    /* poses_per_frame.txt: a comment line, then "index image t tx ty tz qx qy qz qw" */
     ASSERT(file_lines(pp, &lines, &numbers));
-    EXPECT_EQ(lines, p.n_frames);
-    EXPECT_EQ(numbers, 8 * (size_t)p.n_frames);
+    EXPECT_EQ(lines, p.n_frames + 1);
     f = fopen(pp, "rb");
     ASSERT(f);
+    char head[128], image[32];
+    ASSERT(fgets(head, sizeof head, f) && head[0] == '#');
+    unsigned index = 0;
     double v[8];
     for (int line = 0; line < 11; line++)
-        ASSERT(fscanf(f, "%lf %lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4],
-                      &v[5], &v[6], &v[7]) == 8);
+        ASSERT(fscanf(f, "%u %31s %lf %lf %lf %lf %lf %lf %lf %lf", &index, image, &v[0], &v[1],
+                      &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 10);
     fclose(f);
+    EXPECT_EQ(index, 10);
+    EXPECT(strcmp(image, "000010.pgm") == 0);
     deja__world_pose ps;
     ASSERT_OK(deja__world_pose_of(w, 10, &ps));
     EXPECT_NEAR(v[0], 10 / p.fps, 1e-6);
@@ -766,5 +775,52 @@ TEST(rendered_geometry_matches_the_intrinsics)
     }
     EXPECT_EQ(bad, 0);
     free(buf);
+    deja__world_destroy(w);
+}
+
+/* deja synth's folder read back by the sequence reader: the truth derived from the written poses
+ * with the world's rule equals the world's own loops.txt (checks the quaternion conventions). */
+TEST(sequence_reader_reads_the_world_back)
+{
+    deja__world_params p = small_params();
+    p.n_frames = 2000;
+    deja__world *w = make(&p);
+    ASSERT(w);
+    char dir[] = "/tmp/deja_world_seq_XXXXXX", path[256];
+    ASSERT(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/images", dir);
+    ASSERT(mkdir(path, 0755) == 0);
+    for (uint32_t i = 0; i < p.n_frames; i++) { /* placeholders: the reader lists, not decodes */
+        snprintf(path, sizeof path, "%s/images/%06u.pgm", dir, i);
+        FILE *f = fopen(path, "wb");
+        ASSERT(f);
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "%s/loops.txt", dir);
+    ASSERT_OK(deja__world_write_loops(w, path));
+    snprintf(path, sizeof path, "%s/poses_per_frame.txt", dir);
+    ASSERT_OK(deja__world_write_poses(w, path));
+    deja__sequence *s = NULL;
+    char err[DEJA_ERROR_BYTES];
+    ASSERT_OK(deja__sequence_open(NULL, dir, NULL, &s, err));
+    EXPECT_EQ(s->layout, DEJA__SEQ_SHARED);
+    EXPECT_EQ(s->n, p.n_frames);
+    ASSERT(s->truth && s->poses);
+    EXPECT_GE(s->truth->n_queries, 100);
+    deja__truth_rule rule = {p.gt_max_dist_m, p.gt_max_angle_deg, p.gt_min_gap};
+    deja__truth *derived = NULL;
+    ASSERT_OK(deja__truth_from_poses(NULL, s->poses, s->n, &rule, &derived, err));
+    EXPECT(deja__truth_equal(derived, s->truth));
+    EXPECT_EQ(derived->n_pairs, s->truth->n_pairs);
+    deja__truth_destroy(derived);
+    deja__sequence_destroy(s);
+    for (uint32_t i = 0; i < p.n_frames; i++) {
+        snprintf(path, sizeof path, "%s/images/%06u.pgm", dir, i);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "%s/images", dir), rmdir(path);
+    snprintf(path, sizeof path, "%s/loops.txt", dir), remove(path);
+    snprintf(path, sizeof path, "%s/poses_per_frame.txt", dir), remove(path);
+    rmdir(dir);
     deja__world_destroy(w);
 }

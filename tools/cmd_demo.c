@@ -3,7 +3,8 @@
  * offsets and reversed directions on revisits), with its true loops known from the exact poses.
  * A vocabulary is trained on a separately generated world, the detector runs over the sequence,
  * and precision / recall against the known loops are printed. `deja synth` writes such a
- * sequence to a folder (PGM frames, loops.txt, poses.txt) for other tools and benchmarks. */
+ * sequence to a folder (PGM frames, loops.txt, poses_per_frame.txt) for other tools and
+ * benchmarks. */
 #define _POSIX_C_SOURCE 200809L
 #include "world_source.h"
 
@@ -33,7 +34,8 @@ int cmd_synth(int argc, char **argv)
                         "  writes OUT/images/NNNNNN.pgm, OUT/loops.txt (query match1 match2 ...:\n"
                         "  centres within 1 m, axes within 30 degrees, 100+ frames apart),\n"
                         "  OUT/loops_loose.txt (within 8 m and 45 degrees: not false positives),\n"
-                        "  OUT/poses.txt (TUM: timestamp tx ty tz qx qy qz qw)\n");
+                        "  OUT/poses_per_frame.txt (index image timestamp tx ty tz qx qy qz qw)\n"
+                        "  the layout of ../shared/data, which deja eval reads\n");
         return 2;
     }
     deja__world_params p;
@@ -55,7 +57,7 @@ int cmd_synth(int argc, char **argv)
     if (st == DEJA_OK)
         st = deja__world_write_loops_within(ws.world, path, DEJA__WORLD_LOOSE_DIST_M,
                                             DEJA__WORLD_LOOSE_ANGLE_DEG);
-    snprintf(path, sizeof path, "%s/poses.txt", out[0]);
+    snprintf(path, sizeof path, "%s/poses_per_frame.txt", out[0]);
     if (st == DEJA_OK) st = deja__world_write_poses(ws.world, path);
     progress bar;
     progress_start(&bar, "frames", p.n_frames);
@@ -68,7 +70,7 @@ int cmd_synth(int argc, char **argv)
     }
     progress_end(&bar);
     if (st != DEJA_OK) rc = fail("synth", st, deja_last_error());
-    else printf("wrote %u frames, loops.txt and poses.txt to %s\n", p.n_frames, out[0]);
+    else printf("wrote %u frames, loops.txt, loops_loose.txt and poses_per_frame.txt to %s\n", p.n_frames, out[0]);
     world_source_close(&ws);
     return rc;
 }
@@ -148,7 +150,8 @@ int cmd_demo(int argc, char **argv)
             fprintf(stderr, "deja: cannot write in %s\n", out);
         } else {
             run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
-                              .events = events, .csv = csv, .progress = isatty(STDERR_FILENO)};
+                              .events = events, .csv = csv, .progress = isatty(STDERR_FILENO),
+                              .explain = opt_long(argc, argv, "--explain", 0) > 0};
             rc = detect_world_loops(argc, argv, &o, &counter, voc, &ws, wp.n_frames, &cfg);
             if (rc == 0) printf("events: %s; per-frame times and memory: %s\n", path, csv_path);
         }

@@ -1,5 +1,6 @@
 /* cmd_run.c - `deja run`: loop-closure detection over a folder of images or a list file. */
 #define _POSIX_C_SOURCE 200809L
+#include "eval_run.h"
 #include "world_source.h"
 
 #include <stdlib.h>
@@ -97,6 +98,7 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
         run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
                           .json = opt_flag(argc, argv, "--json"), .events = stdout, .csv = csv,
                           .quiet = opt_flag(argc, argv, "--quiet"),
+                          .explain = opt_long(argc, argv, "--explain", 0) > 0,
                           .progress = isatty(STDERR_FILENO)};
         rc = detect_world_loops(argc, argv, &o, &counter, voc, &ws,
                                 wp.n_frames < 10000 ? wp.n_frames : 10000, &cfg);
@@ -107,20 +109,79 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     return rc;
 }
 
+/* One sequence (any layout the sequence readers know): events as they come, the summary, the
+ * score when the sequence has truth, and --events / --report. */
+static int run_sequence(int argc, char **argv, const char *path, const char *vocab_path)
+{
+    eval_options eo;
+    eval_options_from_args(argc, argv, &eo);
+    eo.require_truth = 0;
+    eo.sweep = 0;
+    eo.cfg.quiet = opt_flag(argc, argv, "--quiet");
+    eo.cfg.json = opt_flag(argc, argv, "--json");
+    eo.cfg.explain = eo.params.explain > 0;
+    const char *csv_path = opt_str(argc, argv, "--csv", NULL), *events_path = opt_str(argc, argv, "--events", NULL),
+               *report_dir = opt_str(argc, argv, "--report", NULL);
+    if (csv_path && !(eo.cfg.csv = fopen(csv_path, "w"))) {
+        fprintf(stderr, "deja: %s: cannot write\n", csv_path);
+        return 1;
+    }
+    deja_options o = deja_options_default();
+    deja_vocab *voc = NULL;
+    deja_status st = deja_vocab_load(&o, vocab_path, 0, &voc);
+    int rc = st == DEJA_OK ? 0 : fail(vocab_path, st, deja_last_error());
+    eval_run run;
+    if (rc == 0) rc = eval_run_detector(&run, path, voc, &eo);
+    deja_vocab_destroy(voc);
+    if (eo.cfg.csv) fclose(eo.cfg.csv);
+    if (rc) return rc;
+    if (!eo.cfg.json) {
+        print_summary(&run.sum, run.seq->n);
+        if (run.report.eval)
+            printf("score: precision %.3f, recall %.3f (%zu events, %zu right; %u truth queries); "
+                   "recall at 100%% precision %.3f\n",
+                   run.eval.at.precision, run.eval.at.recall, run.eval.at.accepted,
+                   run.eval.at.correct, run.eval.n_queries, run.eval.recall_full_precision);
+    }
+    if (csv_path) fprintf(stderr, "per-frame CSV: %s\n", csv_path);
+    char err[DEJA_ERROR_BYTES];
+    if (events_path) {
+        st = deja__events_write(events_path, run.events, run.n_events, run.threshold,
+                                "RANSAC inliers of every verified candidate", err);
+        if (st != DEJA_OK) rc = fail(events_path, st, err);
+        else fprintf(stderr, "verified candidates: %s (deja eval --events %s %s)\n", events_path,
+                     events_path, path);
+    }
+    if (rc == 0 && report_dir) rc = eval_write_report(&run, 1, report_dir, "run", argc, argv);
+    eval_run_free(&run);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const char *const valued[] = {"--vocab", "--csv", "--threads", "--recent", "--candidates",
                                          "--consistency", "--min-inliers", "--level", "--explain", "--stop-words",
                                          "--min-score", "--intrinsics", "--fps", "--world", "--seed", "--blocks",
-                                         "--textures", "--width", "--height", NULL};
+                                         "--textures", "--width", "--height", "--events", "--report",
+                                         "--truth", "--truth-dist", "--truth-angle", "--truth-gap", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *vocab_path = opt_str(argc, argv, "--vocab", NULL);
     long world_frames_n = opt_long(argc, argv, "--world", 0);
     if (world_frames_n > 0 && n_in == 0 && vocab_path) return run_world(argc, argv, vocab_path, world_frames_n);
+    if (n_in == 1 && vocab_path) return run_sequence(argc, argv, inputs[0], vocab_path);
+    if (n_in > 1 && (opt_str(argc, argv, "--report", NULL) || opt_str(argc, argv, "--events", NULL))) {
+        fprintf(stderr, "deja: --report and --events take one sequence\n");
+        return 2;
+    }
     if (n_in < 1 || n_in > 64 || !vocab_path) {
         fprintf(stderr,
-                "usage: deja run --vocab V.dvoc [options] FOLDER|LIST|IMAGES...\n"
+                "usage: deja run --vocab V.dvoc [options] SEQUENCE|IMAGES...\n"
+                "  SEQUENCE: a folder of images, a list file, a KITTI / TUM / EuRoC folder or a\n"
+                "  folder with images/ and loops.txt (then the run is also scored)\n"
+                "  --report DIR         PNG charts (time, memory, loop matrix, trajectory, PR) + index.html\n"
+                "  --events FILE        every verified candidate with its inliers (for deja eval --events)\n"
+                "  --truth FILE         loops.txt-style truth for a plain folder\n"
                 "  --json               loop events (and --explain) as JSON lines\n"
                 "  --quiet              no per-event output, only the summary\n"
                 "  --explain N          per frame, the N best candidates and the stage that stopped each\n"

@@ -10,6 +10,7 @@ static void usage(FILE *f)
                "usage: deja COMMAND [options]\n\n"
                "  demo                       loop detection on a generated world (no data needed)\n"
                "  run --vocab V IMAGES...    loop-closure detection over a sequence\n"
+               "  eval --vocab V SEQUENCE... precision / recall against ground truth, --report\n"
                "  vocab train|info|import|export   build, inspect and convert vocabularies\n"
                "  orb IMAGES...              ORB features: time per stage\n"
                "  bow --vocab V IMAGES...    decode -> ORB -> BoW: time per stage, --match\n"
@@ -29,6 +30,7 @@ int main(int argc, char **argv)
     const char *c = argv[1];
     if (strcmp(c, "demo") == 0) return cmd_demo(argc - 2, argv + 2);
     if (strcmp(c, "run") == 0) return cmd_run(argc - 2, argv + 2);
+    if (strcmp(c, "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     if (strcmp(c, "vocab") == 0) return cmd_vocab(argc - 2, argv + 2);
     if (strcmp(c, "orb") == 0) return cmd_orb(argc - 2, argv + 2);
     if (strcmp(c, "bow") == 0) return cmd_bow(argc - 2, argv + 2);

@@ -159,6 +159,47 @@ static void print_explain(const run_config *cfg, const deja_frame_result *r)
     }
 }
 
+bool run_record_init(run_record *r, size_t n, uint32_t k)
+{
+    memset(r, 0, sizeof *r);
+    r->k = k;
+    r->frames = calloc(n ? n : 1, sizeof *r->frames);
+    size_t cells = n * k > 0 ? n * k : 1;
+    r->cand_frame = malloc(cells * sizeof *r->cand_frame);
+    r->cand_score = calloc(cells, sizeof *r->cand_score);
+    if (!r->frames || !r->cand_frame || !r->cand_score) {
+        run_record_free(r);
+        return false;
+    }
+    memset(r->cand_frame, 0xff, n * k * sizeof *r->cand_frame);
+    return true;
+}
+
+void run_record_free(run_record *r)
+{
+    free(r->frames);
+    free(r->cand_frame);
+    free(r->cand_score);
+    memset(r, 0, sizeof *r);
+}
+
+static void record_frame(run_record *rec, size_t i, const double ms[6], uint64_t rss,
+                         const deja_frame_result *r)
+{
+    frame_record *f = &rec->frames[i];
+    for (int k = 0; k < 5; k++) f->ms[k] = (float)ms[k];
+    f->rss = rss;
+    f->match = r->verified ? r->candidate.match : UINT32_MAX;
+    f->inliers = r->verified ? r->candidate.n_inliers : 0;
+    f->matches = r->verified ? r->candidate.n_matches : 0;
+    f->accepted = (uint8_t)r->has_loop;
+    size_t n = r->n_candidates < rec->k ? r->n_candidates : rec->k;
+    for (size_t c = 0; c < n; c++) {
+        rec->cand_frame[i * rec->k + c] = r->candidates[c].frame;
+        rec->cand_score[i * rec->k + c] = r->candidates[c].score;
+    }
+}
+
 int run_frames(deja_detector *det, const deja_options *o, const frame_source *src,
                const run_config *cfg, alloc_counter *counter, run_summary *sum)
 {
@@ -217,7 +258,10 @@ int run_frames(deja_detector *det, const deja_options *o, const frame_source *sr
         for (int k = 0; k < 5; k++) ms[5] += ms[k];
         for (int k = 0; k < 6; k++) sum->ms_total[k] += ms[k];
         sum->frame_ms[i] = ms[5];
-        uint64_t rss = (i % 16 == 0 || i + 1 == src->n_frames || cfg->csv) ? resident_bytes() : 0;
+        uint64_t rss = (i % 16 == 0 || i + 1 == src->n_frames || cfg->csv || cfg->record)
+                           ? resident_bytes()
+                           : 0;
+        if (cfg->record) record_frame(cfg->record, i, ms, rss, &r);
         if (i == 0) sum->rss_first = rss;
         if (rss) sum->rss_last = rss;
         if (r.has_loop) {
@@ -226,7 +270,7 @@ int run_frames(deja_detector *det, const deja_options *o, const frame_source *sr
             sum->loops++;
             if (!cfg->quiet) print_event(cfg, &r);
         }
-        if (!cfg->quiet) print_explain(cfg, &r);
+        if (!cfg->quiet && cfg->explain) print_explain(cfg, &r);
         if (cfg->csv)
             fprintf(cfg->csv, "%zu,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%u,%u,%d,%llu,%zu\n", i, ms[0],
                     ms[1], ms[2], ms[3], ms[4], ms[5], r.n_keypoints, r.n_words,

@@ -24,14 +24,36 @@ typedef struct {
 
 deja_allocator counting_allocator(alloc_counter *c);
 
+/* What a run keeps of each frame for evaluation and reports (run_config.record). */
+typedef struct {
+    float ms[5];      /* decode, features, transform, query, verify */
+    uint64_t rss;     /* resident bytes after the frame */
+    uint32_t match;   /* the candidate that reached verification; UINT32_MAX: none */
+    uint32_t inliers, matches;
+    uint8_t accepted; /* at the run's min_inliers */
+} frame_record;
+
+typedef struct {
+    frame_record *frames; /* n_frames, filled by run_frames */
+    uint32_t k;           /* best BoW candidates kept per frame (the detector's explain) */
+    uint32_t *cand_frame; /* n_frames * k; UINT32_MAX where a frame had fewer */
+    float *cand_score;    /* their BoW scores */
+} run_record;
+
+/* Allocate a record for n frames and k candidates each; false on out of memory. */
+bool run_record_init(run_record *r, size_t n, uint32_t k);
+void run_record_free(run_record *r);
+
 typedef struct {
     int threads;      /* 1 or 2 */
     int json;         /* events as JSON lines */
     int quiet;        /* no per-event output */
+    int explain;      /* print the detector's explained candidates */
     FILE *events;     /* where events go (stdout) */
     FILE *csv;        /* per-frame CSV or NULL */
     int progress;     /* progress bar on stderr if a terminal */
     const char *const *names; /* frame names for output, or NULL */
+    run_record *record;       /* per-frame record, or NULL */
 } run_config;
 
 typedef struct {
