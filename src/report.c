@@ -47,12 +47,13 @@ deja_status deja__report_row_compute(const deja_options *o, const deja__report_s
     memset(row, 0, sizeof *row);
     row->frames = s->n_frames;
     row->precision = row->recall = row->recall_full_precision = row->average_precision = NAN;
+    /* precision stays NaN without events: it is undefined */
     row->ms_median = row->ms_p99 = row->rss_growth_kb = NAN;
     if (s->eval) {
         row->queries = s->eval->n_queries;
         row->accepted = s->eval->at.accepted;
         row->correct = s->eval->at.correct;
-        row->precision = s->eval->at.precision;
+        if (row->accepted) row->precision = s->eval->at.precision; /* else unknown */
         row->recall = s->eval->at.recall;
         row->recall_full_precision = s->eval->recall_full_precision;
         row->average_precision = s->eval->average_precision;
@@ -211,7 +212,10 @@ static deja_status chart_pr(writer *w, const deja__report_seq *s)
     deja_status st = deja__canvas_init(&c, w->o, SQUARE + 60, SQUARE, w->err);
     if (st == DEJA_OK) st = deja__chart_begin(&ch, &c, &spec, w->err);
     if (st == DEJA_OK) {
-        deja__chart_line(&ch, x, y, n, DEJA__OI_BLUE, 2, "curve (one point per threshold)");
+        char curve[96];
+        snprintf(curve, sizeof curve, "curve: thresholds %g down to %g", n ? e->curve[0].threshold : 0,
+                 n ? e->curve[n - 1].threshold : 0);
+        deja__chart_line(&ch, x, y, n, DEJA__OI_BLUE, 2, curve);
         double fx = e->recall_full_precision, fy = 1;
         deja__chart_points(&ch, &fx, &fy, isfinite(e->threshold_full_precision), DEJA__OI_GREEN, 6,
                            full);

@@ -94,7 +94,7 @@ TEST(summary_row_figures)
     fake_run_free(&r);
 }
 
-static long file_size(const char *dir, const char *name)
+static inline long file_size(const char *dir, const char *name)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);

@@ -152,7 +152,9 @@ int cmd_demo(int argc, char **argv)
             run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
                               .events = events, .csv = csv, .progress = isatty(STDERR_FILENO),
                               .explain = opt_long(argc, argv, "--explain", 0) > 0};
-            rc = detect_world_loops(argc, argv, &o, &counter, voc, &ws, wp.n_frames, &cfg);
+            char report[4096];
+            snprintf(report, sizeof report, "%s/report", out);
+            rc = detect_world_loops(argc, argv, voc, &ws, &cfg, report, "demo");
             if (rc == 0) printf("events: %s; per-frame times and memory: %s\n", path, csv_path);
         }
     }

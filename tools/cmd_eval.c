@@ -58,18 +58,28 @@ static void print_row(const char *name, const deja__report_row *r)
            num(b[7], r->heap_kb, 2));
 }
 
+/* v as a JSON number, or null when it is not known. */
+static const char *json_num(char *buf, double v)
+{
+    if (isfinite(v)) snprintf(buf, 32, "%.6g", v);
+    else snprintf(buf, 32, "null");
+    return buf;
+}
+
 static void print_json(const char *name, const eval_run *run, const deja__report_row *r)
 {
+    char b[9][32];
     printf("{\"sequence\":\"%s\",\"layout\":\"%s\",\"frames\":%u,\"truth_queries\":%u,"
-           "\"events\":%zu,\"correct\":%zu,\"precision\":%.6f,\"recall\":%.6f,"
-           "\"recall_at_full_precision\":%.6f,\"threshold_at_full_precision\":%.6g,"
-           "\"average_precision\":%.6f,\"threshold\":%g,\"ms_median\":%.4f,\"ms_p99\":%.4f,"
-           "\"rss_growth_kb_per_frame\":%.3f,\"detector_heap_kb_per_frame\":%.3f,\"curve\":[",
-           name, deja__seq_layout_name(run->seq->layout), r->frames, r->queries, r->accepted,
-           r->correct, r->precision, r->recall, r->recall_full_precision,
-           isfinite(run->eval.threshold_full_precision) ? run->eval.threshold_full_precision : -1,
-           r->average_precision, run->threshold, r->ms_median, r->ms_p99,
-           isfinite(r->rss_growth_kb) ? r->rss_growth_kb : -1, r->heap_kb);
+           "\"events\":%zu,\"correct\":%zu,\"precision\":%s,\"recall\":%s,"
+           "\"recall_at_full_precision\":%s,\"threshold_at_full_precision\":%s,"
+           "\"average_precision\":%s,\"threshold\":%g,\"ms_median\":%s,\"ms_p99\":%s,"
+           "\"rss_growth_kb_per_frame\":%s,\"detector_heap_kb_per_frame\":%.3f,\"curve\":[",
+           name, run->seq ? deja__seq_layout_name(run->seq->layout) : "generated", r->frames,
+           r->queries, r->accepted, r->correct, json_num(b[0], r->precision),
+           json_num(b[1], r->recall), json_num(b[2], r->recall_full_precision),
+           json_num(b[3], run->eval.threshold_full_precision), json_num(b[4], r->average_precision),
+           run->threshold, json_num(b[5], r->ms_median), json_num(b[6], r->ms_p99),
+           json_num(b[7], r->rss_growth_kb), r->heap_kb);
     for (size_t i = 0; i < run->eval.n_curve; i++) {
         const deja__pr_point *p = &run->eval.curve[i];
         printf("%s[%g,%.6f,%.6f]", i ? "," : "", p->threshold, p->precision, p->recall);
@@ -127,7 +137,7 @@ int cmd_eval(int argc, char **argv)
         }
         fflush(stdout);
     }
-    if (rc == 0 && report_dir) rc = eval_write_report(runs, n_runs, report_dir, "eval", argc, argv);
+    if (rc == 0 && report_dir) rc = eval_write_report(runs, n_runs, report_dir, "eval", argc, argv, 0);
     for (int i = 0; i < n_runs; i++) eval_run_free(&runs[i]);
     free(runs);
     deja_vocab_destroy(voc);

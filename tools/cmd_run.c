@@ -100,8 +100,8 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
                           .quiet = opt_flag(argc, argv, "--quiet"),
                           .explain = opt_long(argc, argv, "--explain", 0) > 0,
                           .progress = isatty(STDERR_FILENO)};
-        rc = detect_world_loops(argc, argv, &o, &counter, voc, &ws,
-                                wp.n_frames < 10000 ? wp.n_frames : 10000, &cfg);
+        rc = detect_world_loops(argc, argv, voc, &ws, &cfg, opt_str(argc, argv, "--report", NULL),
+                                "world");
     }
     if (csv) fclose(csv);
     world_source_close(&ws);
@@ -152,7 +152,7 @@ static int run_sequence(int argc, char **argv, const char *path, const char *voc
         else fprintf(stderr, "verified candidates: %s (deja eval --events %s %s)\n", events_path,
                      events_path, path);
     }
-    if (rc == 0 && report_dir) rc = eval_write_report(&run, 1, report_dir, "run", argc, argv);
+    if (rc == 0 && report_dir) rc = eval_write_report(&run, 1, report_dir, "run", argc, argv, 0);
     eval_run_free(&run);
     return rc;
 }

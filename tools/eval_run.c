@@ -179,10 +179,9 @@ static int collect(eval_run *run, const eval_options *eo)
     return score(run);
 }
 
-int eval_run_detector(eval_run *run, const char *path, const deja_vocab *voc, const eval_options *eo)
+int eval_run_frames(eval_run *run, const frame_source *src, const deja_vocab *voc,
+                    const eval_options *eo, const char *const *names)
 {
-    int rc = begin(run, path, eo);
-    if (rc) return rc;
     alloc_counter counter = {0};
     deja_options o = deja_options_default();
     o.allocator = counting_allocator(&counter);
@@ -190,26 +189,39 @@ int eval_run_detector(eval_run *run, const char *path, const deja_vocab *voc, co
     if (eo->sweep && p.min_inliers > SWEEP_FLOOR) p.min_inliers = SWEEP_FLOOR;
     if (p.explain < SIMILAR_K) p.explain = SIMILAR_K;
     deja_detector *det = NULL;
-    deja_decoder *dec = NULL;
     deja_status st;
-    uint32_t n = run->seq->n;
+    uint32_t n = (uint32_t)src->n_frames;
+    int rc = 0;
     if ((st = deja_detector_create(&o, voc, &p, &det)) != DEJA_OK
-        || (st = deja_detector_reserve(det, n < 10000 ? n : 10000)) != DEJA_OK
-        || (st = deja_decoder_create(&o, &dec)) != DEJA_OK) {
+        || (st = deja_detector_reserve(det, n < 10000 ? n : 10000)) != DEJA_OK) {
         rc = fail("setup", st, det ? deja_detector_error(det) : deja_last_error());
     } else if (!run_record_init(&run->rec, n, SIMILAR_K)) {
         rc = fail("eval", DEJA_NOMEM, "out of memory for the per-frame record");
     } else {
-        seq_source ss = {run->seq, dec};
-        frame_source src = sequence_frames(&ss);
         run_config cfg = eo->cfg;
         cfg.record = &run->rec;
-        cfg.names = (const char *const *)run->seq->paths;
-        rc = run_frames(det, &o, &src, &cfg, &counter, &run->sum);
+        cfg.names = names;
+        rc = run_frames(det, &o, src, &cfg, &counter, &run->sum);
         if (rc == 0) rc = collect(run, eo);
     }
-    deja_decoder_destroy(dec);
     deja_detector_destroy(det);
+    return rc;
+}
+
+int eval_run_detector(eval_run *run, const char *path, const deja_vocab *voc, const eval_options *eo)
+{
+    int rc = begin(run, path, eo);
+    if (rc) return rc;
+    deja_decoder *dec = NULL;
+    deja_status st = deja_decoder_create(NULL, &dec);
+    if (st != DEJA_OK) {
+        rc = fail("decoder", st, deja_last_error());
+    } else {
+        seq_source ss = {run->seq, dec};
+        frame_source src = sequence_frames(&ss);
+        rc = eval_run_frames(run, &src, voc, eo, (const char *const *)run->seq->paths);
+    }
+    deja_decoder_destroy(dec);
     if (rc) eval_run_free(run);
     return rc;
 }
@@ -250,6 +262,9 @@ void eval_run_free(eval_run *run)
 {
     deja__sequence_destroy(run->seq);
     deja__truth_destroy(run->truth_file);
+    deja__truth_destroy(run->own_truth);
+    deja__truth_destroy(run->own_loose);
+    free(run->own_poses);
     run_record_free(&run->rec);
     if (run->sum.frame_ms || run->sum.loop_query) run_summary_free(&run->sum);
     deja__eval_free(&run->eval);
@@ -260,7 +275,7 @@ void eval_run_free(eval_run *run)
 }
 
 int eval_write_report(const eval_run *runs, int n, const char *dir, const char *cmd, int argc,
-                      char **argv)
+                      char **argv, int optional)
 {
     deja__report_seq *seqs = calloc((size_t)(n ? n : 1), sizeof *seqs);
     char command[2048];
@@ -274,6 +289,10 @@ int eval_write_report(const eval_run *runs, int n, const char *dir, const char *
     snprintf(title, sizeof title, "deja %s report", cmd);
     deja_status st = deja__report_write(NULL, dir, title, command, seqs, (size_t)n, err);
     free(seqs);
+    if (st == DEJA_UNSUPPORTED && optional) {
+        fprintf(stderr, "report skipped: %s\n", err);
+        return 0;
+    }
     if (st != DEJA_OK) return fail("report", st, err);
     fprintf(stderr, "report: %s/index.html\n", dir);
     return 0;

@@ -37,6 +37,8 @@ bool eval_options_from_args(int argc, char **argv, eval_options *eo);
 typedef struct {
     deja__sequence *seq;
     deja__truth *truth_file; /* --truth, owned */
+    deja__truth *own_truth, *own_loose; /* truths made by the caller (a generated world), owned */
+    double *own_poses;                  /* poses made by the caller, owned (malloc) */
     run_record rec;
     run_summary sum;
     deja__event *events;
@@ -50,12 +52,17 @@ typedef struct {
     deja__report_seq report;
 } eval_run;
 
+/* Run the detector over src into run: the record, the summary, the verified candidates as
+ * events, and their score when run->report.truth is set. 0, or 1 after printing the error. */
+int eval_run_frames(eval_run *run, const frame_source *src, const deja_vocab *voc,
+                    const eval_options *eo, const char *const *names);
 /* 0, or 1 after printing the error (run is then freed). */
 int eval_run_detector(eval_run *run, const char *path, const deja_vocab *voc, const eval_options *eo);
 int eval_run_events(eval_run *run, const char *path, const char *events_path, const eval_options *eo);
 void eval_run_free(eval_run *run);
-/* The report of the runs in dir; cmd ("eval", "run") and argv make the command line shown. */
+/* The report of the runs in dir; cmd ("eval", "run") and argv make the command line shown.
+ * optional: a build without libpng skips it with a note instead of failing. */
 int eval_write_report(const eval_run *runs, int n, const char *dir, const char *cmd, int argc,
-                      char **argv);
+                      char **argv, int optional);
 
 #endif

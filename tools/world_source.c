@@ -111,124 +111,73 @@ frame_source world_frames(world_source *ws)
     return (frame_source){deja__world_n_frames(ws->world), next_world_frame, ws};
 }
 
-typedef struct {
-    ground_truth *gt;
-    uint32_t next; /* next frame whose offset is not yet set */
-    bool ok;
-} gt_builder;
-
-static void add_query(void *user, uint32_t query, const uint32_t *matches, size_t n)
+/* Camera-to-world poses of every frame (n x 12, malloc'd), or NULL. */
+static double *world_poses(const deja__world *w)
 {
-    gt_builder *b = user;
-    ground_truth *gt = b->gt;
-    if (!b->ok) return;
-    while (b->next <= query) gt->offsets[b->next++] = gt->n_matches;
-    if (gt->n_matches + n > gt->cap) {
-        size_t cap = (gt->n_matches + n) * 2;
-        uint32_t *m = realloc(gt->matches, cap * sizeof *m);
-        if (!m) {
-            b->ok = false;
-            return;
+    uint32_t n = deja__world_n_frames(w);
+    double *poses = malloc((size_t)n * 12 * sizeof *poses);
+    for (uint32_t i = 0; poses && i < n; i++) {
+        deja__world_pose wp;
+        double q[4];
+        if (deja__world_pose_of(w, i, &wp) != DEJA_OK) {
+            free(poses);
+            return NULL;
         }
-        gt->matches = m;
-        gt->cap = cap;
+        deja__world_pose_quat(&wp, q);
+        deja__pose_from_pq((const double[3]){wp.x, wp.y, wp.z}, q, &poses[(size_t)i * 12]);
     }
-    memcpy(gt->matches + gt->n_matches, matches, n * sizeof *matches);
-    gt->n_matches += n;
-    gt->n_queries++;
+    return poses;
 }
 
-bool ground_truth_from_world(const deja__world *w, int loose, ground_truth *gt)
-{
-    memset(gt, 0, sizeof *gt);
-    gt->n_frames = deja__world_n_frames(w);
-    gt->offsets = calloc((size_t)gt->n_frames + 1, sizeof *gt->offsets);
-    if (!gt->offsets) return false;
-    gt_builder b = {gt, 0, true};
-    const deja__world_params *p = deja__world_get_params(w);
-    double dist = loose ? DEJA__WORLD_LOOSE_DIST_M : p->gt_max_dist_m;
-    double angle = loose ? DEJA__WORLD_LOOSE_ANGLE_DEG : p->gt_max_angle_deg;
-    if (deja__world_loops_within(w, dist, angle, add_query, &b) != DEJA_OK || !b.ok) {
-        ground_truth_free(gt);
-        return false;
-    }
-    while (b.next <= gt->n_frames) gt->offsets[b.next++] = gt->n_matches;
-    return true;
-}
-
-void ground_truth_free(ground_truth *gt)
-{
-    free(gt->offsets);
-    free(gt->matches);
-    memset(gt, 0, sizeof *gt);
-}
-
-bool ground_truth_is_loop(const ground_truth *gt, uint32_t query, uint32_t match)
-{
-    if (query >= gt->n_frames) return false;
-    uint64_t lo = gt->offsets[query], hi = gt->offsets[query + 1];
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (gt->matches[mid] < match) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo < gt->offsets[query + 1] && gt->matches[lo] == match;
-}
-
-loop_score score_loops(const ground_truth *strict, const ground_truth *loose, const uint32_t *query,
-                       const uint32_t *match, size_t n)
-{
-    loop_score s = {.events = n};
-    uint32_t last_found = UINT32_MAX;
-    for (size_t i = 0; i < n; i++) {
-        if (ground_truth_is_loop(loose, query[i], match[i])) s.true_positives++;
-        if (ground_truth_is_loop(strict, query[i], match[i]) && query[i] != last_found)
-            s.queries_found++, last_found = query[i];
-    }
-    s.precision = n ? (double)s.true_positives / (double)n : 1.0;
-    s.recall = strict->n_queries ? (double)s.queries_found / strict->n_queries : 0.0;
-    return s;
-}
-
-int detect_world_loops(int argc, char **argv, const deja_options *o, alloc_counter *counter,
-                       const deja_vocab *voc, world_source *ws, uint32_t reserve_frames,
-                       const run_config *cfg)
+int detect_world_loops(int argc, char **argv, const deja_vocab *voc, world_source *ws,
+                       const run_config *cfg, const char *report_dir, const char *command)
 {
     uint32_t n = deja__world_n_frames(ws->world);
-    ground_truth gt = {0}, gt_loose = {0};
-    run_summary sum = {0};
-    deja_detector *det = NULL;
-    int rc = 1;
-    deja_detector_params dp = params_from_args(argc, argv);
-    deja__world_intrinsics(ws->world, &dp.fx, &dp.fy, &dp.cx, &dp.cy);
-    deja_status st;
-    if ((st = deja_detector_create(o, voc, &dp, &det)) != DEJA_OK
-        || (st = deja_detector_reserve(det, reserve_frames)) != DEJA_OK) {
-        fail("detector", st, det ? deja_detector_error(det) : deja_last_error());
-        goto done;
+    const deja__world_params *wp = deja__world_get_params(ws->world);
+    eval_options eo;
+    eval_options_from_args(argc, argv, &eo);
+    eo.require_truth = 0;
+    eo.sweep = 0;
+    eo.cfg = *cfg;
+    deja__world_intrinsics(ws->world, &eo.params.fx, &eo.params.fy, &eo.params.cx, &eo.params.cy);
+
+    /* the truths: the world's rule (recall), and the loose rule (what is not a false positive) */
+    eval_run run = {0};
+    char err[DEJA_ERROR_BYTES];
+    deja__truth_rule strict = {wp->gt_max_dist_m, wp->gt_max_angle_deg, wp->gt_min_gap},
+                     loose = {DEJA__WORLD_LOOSE_DIST_M, DEJA__WORLD_LOOSE_ANGLE_DEG, wp->gt_min_gap};
+    deja_status st = (run.own_poses = world_poses(ws->world)) ? DEJA_OK : DEJA_NOMEM;
+    if (st == DEJA_OK) st = deja__truth_from_poses(NULL, run.own_poses, n, &strict, &run.own_truth, err);
+    if (st == DEJA_OK) st = deja__truth_from_poses(NULL, run.own_poses, n, &loose, &run.own_loose, err);
+    if (st != DEJA_OK) {
+        eval_run_free(&run);
+        return fail("ground truth", st, st == DEJA_NOMEM ? "out of memory" : err);
     }
-    if (!ground_truth_from_world(ws->world, 0, &gt) || !ground_truth_from_world(ws->world, 1, &gt_loose)) {
-        fail("ground truth", DEJA_NOMEM, "");
-        goto done;
-    }
+    snprintf(run.name, sizeof run.name, "%s", command);
+    snprintf(run.source, sizeof run.source,
+             "generated world: %u frames of %dx%d, seed %llu; truth: centres within %g m and axes "
+             "within %g deg, %u+ frames apart; events judged by the loose rule (%g m, %g deg)",
+             n, ws->width, ws->height, (unsigned long long)wp->seed, strict.max_dist_m,
+             strict.max_angle_deg, strict.min_gap, loose.max_dist_m, loose.max_angle_deg);
+    run.report = (deja__report_seq){.name = run.name, .source = run.source, .n_frames = n,
+                                    .threshold_name = "RANSAC inliers", .truth = run.own_truth,
+                                    .judge = run.own_loose, .poses = run.own_poses};
     if (!cfg->json)
         printf("sequence: %u frames of %dx%d through a generated world; %u frames revisit an "
-               "earlier place\n", n, ws->width, ws->height, gt.n_queries);
+               "earlier place\n", n, ws->width, ws->height, run.own_truth->n_queries);
     frame_source src = world_frames(ws);
-    if (run_frames(det, o, &src, cfg, counter, &sum) != 0) goto done;
-    loop_score s = score_loops(&gt, &gt_loose, sum.loop_query, sum.loop_match, sum.loops);
-    if (!cfg->json) {
+    int rc = eval_run_frames(&run, &src, voc, &eo, NULL);
+    if (rc == 0 && !cfg->json) {
+        const deja__pr_point *at = &run.eval.at;
         printf("loops: %zu events, %zu correct (loose truth): precision %.3f; recall %.3f (%u of %u "
-               "frames within 1 m of an earlier one found)\n",
-               s.events, s.true_positives, s.precision, s.recall, s.queries_found, gt.n_queries);
-        print_summary(&sum, n);
+               "frames within %g m of an earlier one found)\n",
+               at->accepted, at->correct, at->precision, at->recall, at->found,
+               run.eval.n_queries, strict.max_dist_m);
+        print_summary(&run.sum, n);
     }
-    rc = 0;
-done:
-    run_summary_free(&sum);
-    ground_truth_free(&gt);
-    ground_truth_free(&gt_loose);
-    deja_detector_destroy(det);
+    if (rc == 0 && report_dir) rc = eval_write_report(&run, 1, report_dir, command, argc, argv,
+                                                     strcmp(command, "demo") == 0);
+    eval_run_free(&run);
     return rc;
 }
 

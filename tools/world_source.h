@@ -3,7 +3,7 @@
 #ifndef DEJA_WORLD_SOURCE_H
 #define DEJA_WORLD_SOURCE_H
 
-#include "runner.h"
+#include "eval_run.h"
 #include "world.h"
 
 typedef struct {
@@ -28,37 +28,12 @@ void photo_set_free(photo_set *ps);
 void world_source_close(world_source *ws);
 frame_source world_frames(world_source *ws);
 
-/* True loops: for query q, matches[offsets[q] .. offsets[q+1]) ascending. */
-typedef struct {
-    uint32_t n_frames;
-    uint64_t *offsets; /* n_frames + 1 */
-    uint32_t *matches;
-    size_t n_matches, cap;
-    uint32_t n_queries; /* frames with at least one true match */
-} ground_truth;
-
-/* loose = 0: the world's rule (loops.txt); 1: DEJA__WORLD_LOOSE_DIST_M (loops_loose.txt). */
-bool ground_truth_from_world(const deja__world *w, int loose, ground_truth *gt);
-void ground_truth_free(ground_truth *gt);
-bool ground_truth_is_loop(const ground_truth *gt, uint32_t query, uint32_t match);
-
-typedef struct {
-    size_t events, true_positives;
-    uint32_t queries_found; /* ground-truth queries with a correct event */
-    double precision, recall;
-} loop_score;
-
-/* Precision counts an event correct when the loose truth has it; recall is over the strict
- * truth's queries (a strict query counts as found when an event for it is in the strict truth). */
-loop_score score_loops(const ground_truth *strict, const ground_truth *loose, const uint32_t *query,
-                       const uint32_t *match, size_t n);
-
-/* Run a detector (parameters from argv, intrinsics from the world, reserved for reserve_frames)
- * over the world's frames with cfg, then print the sequence, precision / recall against the
- * world's truths and the run summary (unless cfg->json). 0 or 1 (after printing the error). */
-int detect_world_loops(int argc, char **argv, const deja_options *o, alloc_counter *counter,
-                       const deja_vocab *voc, world_source *ws, uint32_t reserve_frames,
-                       const run_config *cfg);
+/* Run a detector (parameters from argv, intrinsics from the world) over the world's frames
+ * with cfg; print the sequence, precision (judged by the loose rule) / recall (of the world's
+ * rule) and the run summary (unless cfg->json); with report_dir, write the report there.
+ * command ("demo", "run") names the report. 0 or 1 (after printing the error). */
+int detect_world_loops(int argc, char **argv, const deja_vocab *voc, world_source *ws,
+                       const run_config *cfg, const char *report_dir, const char *command);
 
 /* Train a vocabulary on every `step`-th frame of a world of its own (another seed). */
 deja_status train_world_vocab(const deja_options *o, const deja__world_params *p, uint32_t n_images,
