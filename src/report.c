@@ -200,8 +200,10 @@ static deja_status chart_pr(writer *w, const deja__report_seq *s)
     for (size_t i = 0; i < n; i++) x[i] = e->curve[i].recall, y[i] = e->curve[i].precision;
     char title[256], op[96], full[96];
     snprintf(title, sizeof title, "%s: precision-recall (AP %.3f)", s->name, e->average_precision);
-    snprintf(op, sizeof op, "operating point (>= %g): P %.2f R %.2f", s->threshold,
-             e->at.precision, e->at.recall);
+    if (e->at.accepted)
+        snprintf(op, sizeof op, "operating point (>= %g): P %.2f R %.2f", s->threshold,
+                 e->at.precision, e->at.recall);
+    else snprintf(op, sizeof op, "operating point (>= %g): no event", s->threshold);
     snprintf(full, sizeof full, "100%% precision: R %.2f", e->recall_full_precision);
     char xl[96];
     snprintf(xl, sizeof xl, "recall (threshold on %s, high to low)",
@@ -220,7 +222,10 @@ static deja_status chart_pr(writer *w, const deja__report_seq *s)
         deja__chart_points(&ch, &fx, &fy, isfinite(e->threshold_full_precision), DEJA__OI_GREEN, 6,
                            full);
         double ox = e->at.recall, oy = e->at.precision;
-        deja__chart_points(&ch, &ox, &oy, e->at.accepted > 0, DEJA__OI_ORANGE, 6, op);
+        deja__chart_points(&ch, &ox, &oy, e->at.accepted > 0, DEJA__OI_ORANGE, 6,
+                           e->at.accepted ? op : NULL);
+        if (!e->at.accepted)
+            deja__text(&c, ch.px + ch.pw - 8, ch.py + 8, op, ch.scale, DEJA__RIGHT, DEJA__OI_BLACK);
         st = deja__chart_end(&ch);
     }
     if (st == DEJA_OK) st = emit(w, &c, s->name, "pr", "precision-recall curve");
