@@ -92,7 +92,7 @@ int cmd_eval(int argc, char **argv)
     static const char *const valued[] = {
         "--vocab", "--events", "--truth", "--truth-dist", "--truth-angle", "--truth-gap",
         "--report", "--threads", "--recent", "--candidates", "--consistency", "--min-inliers",
-        "--level", "--stop-words", "--min-score", "--intrinsics", "--explain", NULL};
+        "--level", "--stop-words", "--min-score", "--intrinsics", "--explain", "--fps", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *vocab_path = opt_str(argc, argv, "--vocab", NULL);

@@ -7,24 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    const path_list *paths;
-    deja_decoder *dec;
-    double fps;
-} file_source;
-
-static bool next_file(void *ctx, size_t i, deja_image *im, double *t, char *err, size_t err_bytes)
-{
-    file_source *fs = ctx;
-    deja_status st = deja_decoder_read_file(fs->dec, fs->paths->paths[i], im);
-    if (st != DEJA_OK) {
-        snprintf(err, err_bytes, "%s", deja_decoder_error(fs->dec));
-        return false;
-    }
-    *t = (double)i / fs->fps;
-    return true;
-}
-
 /* Detector parameters from the command line (documented in `deja run` usage). */
 deja_detector_params params_from_args(int argc, char **argv)
 {
@@ -208,6 +190,7 @@ int cmd_run(int argc, char **argv)
     deja_vocab *voc = NULL;
     deja_detector *det = NULL;
     deja_decoder *dec = NULL;
+    double *times = NULL;
     deja_status st;
     int rc = 1;
     if ((st = deja_vocab_load(&o, vocab_path, 0, &voc)) != DEJA_OK
@@ -217,15 +200,22 @@ int cmd_run(int argc, char **argv)
         fail("setup", st, det ? deja_detector_error(det) : deja_last_error());
         goto done;
     }
-    double fps = 30;
-    const char *fs_arg = opt_str(argc, argv, "--fps", NULL);
-    if (fs_arg) fps = strtod(fs_arg, NULL);
-    if (!(fps > 0)) fps = 30;
-    file_source fsrc = {&paths, dec, fps};
-    frame_source src = {paths.n, next_file, &fsrc};
+    /* the inputs as one sequence: paths in order, timestamps i / fps */
+    double fps = opt_fps(argc, argv);
+    times = malloc((paths.n ? paths.n : 1) * sizeof *times);
+    if (!times) {
+        fail("run", DEJA_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < paths.n; i++) times[i] = (double)i / fps;
+    deja__sequence seq = {.layout = DEJA__SEQ_LIST, .n = (uint32_t)paths.n, .paths = paths.paths,
+                          .timestamps = times};
+    seq_source ss = {&seq, dec};
+    frame_source src = sequence_frames(&ss);
     run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
                       .json = opt_flag(argc, argv, "--json"),
                       .quiet = opt_flag(argc, argv, "--quiet"),
+                      .explain = dp.explain > 0,
                       .events = stdout,
                       .progress = isatty(STDERR_FILENO),
                       .names = (const char *const *)paths.paths};
@@ -241,6 +231,7 @@ int cmd_run(int argc, char **argv)
     run_summary_free(&sum);
     if (cfg.csv) fclose(cfg.csv);
 done:
+    free(times);
     deja_decoder_destroy(dec);
     deja_detector_destroy(det);
     deja_vocab_destroy(voc);

@@ -26,6 +26,13 @@ frame_source sequence_frames(seq_source *s)
     return (frame_source){s->seq->n, next_frame, s};
 }
 
+double opt_fps(int argc, char **argv)
+{
+    const char *s = opt_str(argc, argv, "--fps", NULL);
+    double fps = s ? strtod(s, NULL) : 30;
+    return fps > 0 && fps < 1e6 ? fps : 30;
+}
+
 deja__sequence *open_sequence(int argc, char **argv, const char *path)
 {
     char err[DEJA_ERROR_BYTES];
@@ -47,6 +54,9 @@ deja__sequence *open_sequence(int argc, char **argv, const char *path)
         fail(path, st, err);
         return NULL;
     }
+    double fps = opt_fps(argc, argv);
+    if (!s->has_timestamps) /* the readers' stand-in is i / 30 */
+        for (uint32_t i = 0; i < s->n; i++) s->timestamps[i] = (double)i / fps;
     return s;
 }
 

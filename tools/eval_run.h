@@ -15,6 +15,8 @@ typedef struct {
 } seq_source;
 
 frame_source sequence_frames(seq_source *s);
+/* --fps F (30): the frame rate that makes timestamps for frames that have none. */
+double opt_fps(int argc, char **argv);
 
 /* Open a sequence (rule from --truth-dist/--truth-angle/--truth-gap over the layout's default);
  * prints the error and returns NULL on failure. */
