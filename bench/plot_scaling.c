@@ -117,7 +117,7 @@ static int chart(const char *path, const char *title, const char *ylabel, const 
     if (st == DEJA_OK) {
         deja__chart_line(&ch, ax, ay, na, DEJA__OI_BLUE, 2, "deja (C), median per bin");
         if (b) deja__chart_line(&ch, bx, by, nb, DEJA__OI_VERMILION, 2,
-                                "Python baseline (OpenCV + numpy), median per bin");
+                                "Python baseline, median per bin");
         st = deja__chart_end(&ch);
     }
     if (st == DEJA_OK) st = deja__canvas_write_png(&c, path, err);
