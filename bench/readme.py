@@ -196,6 +196,11 @@ if n_long >= 10000 and base_reached >= 10000:
     w(f"| time growth, ms per 10^4 more frames (deja detector from 10^4 to {n_long:,}; baseline compare to "
       f"{base_reached:,}) | {f(sd, 3)} | {f(sb, 3)} | | flat (deja), linear (baseline) | "
       f"{met(abs(sd) < 0.1)} |")
+if base_reached > 10000 and n_long >= base_reached:
+    dfar, bfar = window(dl, base_reached, "total_ms"), window(bl, base_reached, "total_ms")
+    w(f"| whole frame at frame {base_reached:,}, the farthest the baseline got in {budget} s, median ms "
+      f"(deja: its generated world) | {f(dfar)} | Python baseline {f(bfar)} | {ratio(bfar, dfar)} | "
+      f">= 100x | {met(bfar / dfar >= 100)} |")
 w(f"| ORB, 1000 features, 640x480, median ms | see below | OpenCV `cv::ORB` | **{f(orb_ratio)}x** | >= 1.5x | "
   f"{met(orb_ratio >= 1.5)} |")
 for key in ("1000 words FLANN", "10000 words FLANN", "1000 words BF", "10000 words BF"):
@@ -224,12 +229,16 @@ for name, s, judge in (("tum-fr1-xyz", tum, "loops.txt"), ("generated 10^4", s10
       f"{met((ed['recall_at_full_precision'] or 0) >= (eb['recall_at_full_precision'] or 0))} |")
     w(f"| average precision, {name} | {f(ed['average_precision'], 3)} | {f(eb['average_precision'], 3)} | | | |")
 w("")
-w("Where a goal is missed: the baseline is not the write-up's Python (0.28 s per frame at best). It "
-  "spends its time in OpenCV's C++ ORB and in numpy's BLAS, so at the frame counts it can reach, deja "
-  "is a few to some tens of times faster per frame, not 100x; the gap widens with the sequence length "
-  "because the baseline compares with every earlier frame (linear) and deja's query is flat. The "
-  "baseline's AP counts every frame's best match, with no geometric verification and so no safe "
-  "operating point; compare recall at 100% precision.\n")
+far = (f" and {bfar / dfar:.1f}x at frame {base_reached:,}" if base_reached > 10000 and n_long >= base_reached
+       else "")
+w(f"Where a goal is missed: the per-frame goal of 100x over the Python baseline is not met: deja is "
+  f"{t_b / t_d:.1f}x faster on tum-fr1-xyz, {b10 / d10:.1f}x at 10^4 frames{far}. The baseline is not "
+  "the write-up's Python (0.28 s per frame at best): it spends its time in OpenCV's C++ ORB and in "
+  "numpy's BLAS (one matrix product against all earlier histograms), so per frame it is only a small "
+  "constant factor slower while sequences are short. The gap widens with the sequence length because "
+  "the baseline's compare grows linearly and deja's query is flat; by extrapolating the measured "
+  "slope, 100x would take millions of frames. The baseline's AP counts every frame's best match, with "
+  "no geometric verification and so no safe operating point; compare recall at 100% precision.\n")
 
 w("## Per stage, same frames\n")
 for title, s in (("tum-fr1-xyz (798 frames, 640x480 JPEG)", tum), ("generated sequence, 10^4 frames (640x480 PGM)", s10k)):
@@ -267,7 +276,8 @@ for mk in sorted(set(marks + base_marks)):
     w(f"| {mk:,} | " + " | ".join(dd + bb) + " |")
 w("")
 w(f"deja: peak RSS {f(peak_mb('deja-long.time'), 1)} MB, {f(growth_kb(dl, 1000), 1)} KB per frame "
-  f"from frame 1,000 (the world's textures, ~300 MB, are the constant part); the whole run took "
+  f"from frame 1,000 (the in-process world renderer's textures, ~300 MB, are the constant part, so "
+  f"compare the slopes of the memory chart, not the levels); the whole run took "
   f"{f(wall('deja-long.time') / 60, 1)} min. The baseline's summary line: `{base_long_txt}`\n")
 w("![time per frame](scaling-time.png)\n")
 w("![deja alone](scaling-time-deja.png)\n")
