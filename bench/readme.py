@@ -98,6 +98,7 @@ def system(prefix, name):
            "growth": growth_kb(r), "frames": len(r)}
     stages = DEJA_STAGES if prefix == "deja" else BASE_STAGES
     out["stages"] = {s: median([x[s] for x in r[51:] or r]) for s in stages}
+    out["stages99"] = {s: p99([x[s] for x in r[51:] or r]) for s in stages}
     if prefix == "deja" and len(r) > 101:
         out["allocs"] = (r[-1]["allocs"] - r[100]["allocs"]) / (len(r) - 101)
     return out
@@ -249,13 +250,13 @@ for title, s in (("tum-fr1-xyz (798 frames, 640x480 JPEG)", tum), ("generated se
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, x, st in (("deja (2 threads)", d, DEJA_STAGES), ("Python baseline", b, BASE_STAGES)):
         e = x["eval"]
-        vals = [x["stages"].get(k) for k in st] + ([None] if len(st) == 4 else [])
-        w(f"| {label} | " + " | ".join(f(v, 3) for v in vals) +
+        cells = [f"{f(x['stages'][k], 3)} / {f(x['stages99'][k], 2)}" for k in st] + (["-"] if len(st) == 4 else [])
+        w(f"| {label} | " + " | ".join(cells) +
           f" | {f(x['total'])} | {f(x['p99'])} | {f(x['peak'], 1)} | {f(x['growth'], 1)} | {e['events']} | "
           f"{f(e['precision'], 3)} | {f(e['recall'], 3)} | {f(e['recall_at_full_precision'], 3)} | "
           f"{f(e['average_precision'], 3)} |")
     w("")
-w("Stage times are medians over frames 51 on (the baseline compares nothing before). deja's "
+w("Stage times are median / p99 in ms over frames 51 on (the baseline compares nothing before). deja's "
   "decode and ORB of the next frame run on a second thread while the detector works, so its whole "
   "frame is less than the sum when the pipeline is busy. Events and scores: `deja eval` (deja: the "
   "exact curve over the inlier threshold, operating point 40 inliers; baseline: its events file, every "
