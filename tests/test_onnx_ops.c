@@ -337,7 +337,12 @@ static int check_conv(env *e, const deja__nn_conv_shape *s, int variant)
         TEST_FAIL_AT("shape rejected: %s", err);
         return 0;
     }
-    size_t ho = (size_t)deja__nn_conv_h_out(s), wo = (size_t)deja__nn_conv_w_out(s);
+    int h_out = deja__nn_conv_h_out(s), w_out = deja__nn_conv_w_out(s);
+    if (h_out < 1 || w_out < 1 || h_out > 1 << 14 || w_out > 1 << 14) { /* checked shapes never */
+        TEST_FAIL_AT("output %dx%d", h_out, w_out);
+        return 0;
+    }
+    size_t ho = (size_t)h_out, wo = (size_t)w_out;
     size_t n_in = (size_t)s->c_in * (size_t)s->h_in * (size_t)s->w_in;
     size_t n_out = (size_t)s->c_out * ho * wo;
     size_t n_w = (size_t)s->c_out * (size_t)(s->c_in / s->groups) * (size_t)s->k_h * (size_t)s->k_w;
