@@ -20,6 +20,7 @@
 //
 // Usage: dnn_vs_opencv [--reps N] [--models DIR]     (DIR defaults to <source>/../shared/models)
 //        dnn_vs_opencv --mem ours|opencv MODEL.onnx W H     (one memory measurement)
+#include "bench_util.hpp"
 extern "C" {
 #include "engine.h"
 #include "pb.h"
@@ -45,22 +46,9 @@ namespace
 
 std::string opencv_copy(const std::string &path, int w, int h, bool *cut); // below
 
-double now_ms()
-{
-    using namespace std::chrono;
-    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
-
-struct Stats {
-    double median, p90;
-};
-
-Stats stats(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    if (v.empty()) return {0, 0};
-    return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 9 / 10)]};
-}
+using bench::now_ms;
+using bench::Stats;
+using bench::stats;
 
 // Counting allocator for ours.
 struct Counter {

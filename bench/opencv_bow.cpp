@@ -17,6 +17,7 @@
 // Usage: opencv_bow [--train DIR] [--dir DIR] [--frames N] [--words 1000,10000] [--iters N]
 //   --train defaults to <source>/../shared/data/vocab-train/images, --dir to
 //   <source>/../shared/data/tum-fr1-xyz/images, --frames to 200. Prints Markdown tables.
+#include "bench_util.hpp"
 #include "deja.h"
 
 #include <opencv2/core.hpp>
@@ -38,22 +39,9 @@
 namespace
 {
 
-double now_ms()
-{
-    using namespace std::chrono;
-    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
-
-struct Stats {
-    double median, p90;
-};
-
-Stats stats(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    if (v.empty()) return {0, 0};
-    return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 9 / 10)]};
-}
+using bench::now_ms;
+using bench::Stats;
+using bench::stats;
 
 // ORB descriptors (CV_8U, n x 32) of the images matching pattern in dir, n_max spread over them.
 bool load_descriptors(const std::string &dir, size_t n_max, std::vector<cv::Mat> *out)

@@ -14,6 +14,7 @@
 //
 // Usage: orb_vs_opencv [--frames N] [--warps N] [--dir DIR]   or   orb_vs_opencv DIR [FRAMES]
 //   DIR defaults to <source>/../shared/data/tum-fr1-xyz/images, FRAMES to 200.
+#include "bench_util.hpp"
 #include "deja.h"
 
 #include <opencv2/core.hpp>
@@ -43,22 +44,9 @@ struct Feats {
     std::vector<uint8_t> desc; // 32 bytes each
 };
 
-double now_ms()
-{
-    using namespace std::chrono;
-    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
-
-struct Stats {
-    double median, p90;
-};
-
-Stats stats(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    if (v.empty()) return {0, 0};
-    return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 9 / 10)]};
-}
+using bench::now_ms;
+using bench::Stats;
+using bench::stats;
 
 cv::Ptr<cv::ORB> make_cv_orb()
 {
