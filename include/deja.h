@@ -2,7 +2,8 @@
  * deja.h - fast, memory-lean visual loop-closure detection.
  *
  * One header, one library (libdeja). Pipeline for a frame:
- *   decode image -> ORB features -> bag-of-words (BoW) vector over a vocabulary tree -> ...
+ *   decode image -> ORB (or learned) features -> bag-of-words (BoW) vector over a vocabulary
+ *   tree -> ...
  *
  * Conventions
  * - Every call that can fail returns a deja_status; out-parameters are written only on success.
@@ -168,6 +169,46 @@ DEJA_NODISCARD DEJA_API deja_status deja_orb_detect(deja_orb *orb, const deja_im
                                                    deja_features *out);
 DEJA_API const char *deja_orb_error(const deja_orb *orb);
 
+/* A feature source chosen at run time: our ORB (binary, 32 bytes), or a learned local-feature
+ * network in ONNX with ALIKE's interface (Zhao et al. 2022; ../shared/models/alike-t, alike-n):
+ * input 1x3xHxW RGB in [0, 1] with H, W multiples of 32, outputs a 1x1xHxW keypoint score map
+ * and a 1xDxHxW descriptor map. The network runs on deja's own inference engine, followed by
+ * ALIKE's keypoint selection (NMS, threshold 0.2, sub-pixel refinement; docs/alike.md); its
+ * features are float (DEJA_DESC_FLOAT32, desc_bytes = 4 * D: 256 for alike-t, 512 for alike-n)
+ * and need a vocabulary trained on the same network's features. Grey frames are fed as
+ * R = G = B; sides are padded with zeros to multiples of 32.
+ * The model is loaded once, at create. The engine is planned for a frame size: at create when
+ * one is given, else at the first frame; a frame of another size re-plans (and allocates) once;
+ * frames of the planned size allocate nothing. See docs/detector.md, "Learned features". */
+typedef struct deja_extractor deja_extractor;
+
+typedef struct deja_extractor_info {
+    deja_desc_kind kind;    /* BINARY for ORB, FLOAT32 for a network */
+    uint32_t desc_bytes;    /* 32 for ORB; 4 * D for a network */
+    uint32_t max_keypoints; /* per frame (deja_options.orb.n_features): the strongest are kept */
+    int width, height;      /* frame size the network is planned for; 0 before the first frame
+                               (and for ORB) */
+    const char *model;      /* the model path, "" for ORB; valid while the handle lives */
+} deja_extractor_info;
+
+/* model: NULL or "" for ORB with o->orb; else the path of an .onnx file. width, height: frame
+ * size to plan the network for now (0, 0: at the first frame). The network keeps at most
+ * o->orb.n_features keypoints per frame and runs on o->n_threads threads (0: the online cores,
+ * at most 8). Errors (message in deja_last_error()): IO / FORMAT / UNSUPPORTED for the model
+ * file, UNSUPPORTED for a model whose input or outputs are not ALIKE's (the message says what
+ * it has), LIMIT / INVALID_ARG for sizes, NOMEM. */
+DEJA_NODISCARD DEJA_API deja_status deja_extractor_create(const deja_options *o, const char *model,
+                                                         int width, int height,
+                                                         deja_extractor **out);
+DEJA_API void deja_extractor_destroy(deja_extractor *x); /* NULL ok */
+/* Detect and describe. *out points into the extractor until its next call. Errors:
+ * INVALID_ARG (NULL, empty image), LIMIT (a side above 16384 for a network), NOMEM (re-planning
+ * for a new size), FORMAT (non-finite network outputs). */
+DEJA_NODISCARD DEJA_API deja_status deja_extractor_extract(deja_extractor *x, const deja_image *im,
+                                                          deja_features *out);
+DEJA_API void deja_extractor_get_info(const deja_extractor *x, deja_extractor_info *out);
+DEJA_API const char *deja_extractor_error(const deja_extractor *x);
+
 /* ---- vocabulary -------------------------------------------------------------------------- */
 
 typedef enum deja_weighting {
@@ -322,6 +363,10 @@ typedef struct deja_detector_params {
                                     that stopped each (0 = off); 0 */
     const char *store_dir;       /* folder of the temporary feature-store file; NULL: $TMPDIR
                                     or /tmp. The file is unlinked at once: nothing is left. */
+    const char *feature_model;   /* features of deja_detector_add_image: NULL = ORB (a binary
+                                    vocabulary); else the path of an ALIKE-style .onnx model
+                                    (deja_extractor), loaded once at create; the vocabulary
+                                    must then be float with the model's descriptor size; NULL */
 } deja_detector_params;
 
 DEJA_API deja_detector_params deja_detector_params_default(void);
@@ -360,8 +405,9 @@ typedef struct deja_frame_result {
     const deja_candidate *candidates;
 } deja_frame_result;
 
-/* Streams frames and reports loop closures. Owns an ORB extractor, a BoW transform, the inverted
- * index and a file-backed feature store; borrows the vocabulary (it must outlive the detector). */
+/* Streams frames and reports loop closures. Owns a feature extractor (ORB, or the network of
+ * params.feature_model), a BoW transform, the inverted index and a file-backed feature store;
+ * borrows the vocabulary (it must outlive the detector). */
 typedef struct deja_detector deja_detector;
 
 DEJA_NODISCARD DEJA_API deja_status deja_detector_create(const deja_options *o,
@@ -374,8 +420,9 @@ DEJA_API void deja_detector_destroy(deja_detector *d); /* NULL ok */
  * arrays and the store's offsets; frames up to n_frames then allocate nothing. Without it the
  * index grows by 1 MiB chunks (about one every 50-100 frames). */
 DEJA_NODISCARD DEJA_API deja_status deja_detector_reserve(deja_detector *d, uint32_t n_frames);
-/* Add a frame from an image: ORB, then as deja_detector_add_features. timestamp_s is used by
- * recent_seconds only (pass the frame's capture time, or 0). */
+/* Add a frame from an image: ORB (or params.feature_model), then as deja_detector_add_features.
+ * timestamp_s is used by recent_seconds only (pass the frame's capture time, or 0). With a float
+ * vocabulary and no feature_model there is no extractor: DEJA_STATE (add features instead). */
 DEJA_NODISCARD DEJA_API deja_status deja_detector_add_image(deja_detector *d, const deja_image *im,
                                                            double timestamp_s,
                                                            deja_frame_result *out);

@@ -17,14 +17,19 @@
  *     intrinsics are given); accepted with max(min_inliers, min_inlier_ratio * matches) inliers.
  * The frame is then added to the index and its features to the file-backed store.
  *
+ * Frames given as images go through the detector's extractor (feat.c): ORB for a binary
+ * vocabulary, or the network of params.feature_model for a float one of its descriptor size.
+ *
  * Every candidate the explanation reports carries the stage that stopped it and the figure that
  * failed. All buffers are owned and reused: a steady-state frame allocates nothing. */
+#include "feat.h"
 #include "geom.h"
 #include "index.h"
 #include "store.h"
 #include "vocab.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_CANDIDATES 1024
@@ -40,7 +45,7 @@ struct deja_detector {
     deja_options opts;
     deja_detector_params p;
     const deja_vocab *vocab;
-    deja_orb *orb;
+    deja_extractor *feat; /* NULL: a float vocabulary without feature_model */
     deja_bow *bow, *bow_candidate;
     deja__index *index;
     deja__store *store;
@@ -121,6 +126,38 @@ static deja_status check_params(const deja_detector_params *p, const deja_vocab 
     return DEJA_OK;
 }
 
+/* "binary, 32-byte descriptors" / "float32, 64 floats = 256-byte descriptors" */
+static const char *kind_text(char *buf, size_t n, deja_desc_kind kind, uint32_t bytes)
+{
+    if (kind == DEJA_DESC_FLOAT32)
+        snprintf(buf, n, "float32, %u floats = %u-byte descriptors", bytes / 4, bytes);
+    else if (kind == DEJA_DESC_BINARY) snprintf(buf, n, "binary, %u-byte descriptors", bytes);
+    else snprintf(buf, n, "kind %d, %u-byte descriptors", (int)kind, bytes);
+    return buf;
+}
+
+/* The extractor for add_image: the model's network, ORB for a binary vocabulary, else none. The
+ * model's descriptors must be the vocabulary's. */
+static deja_status create_extractor(deja_detector *d)
+{
+    const char *model = d->p.feature_model;
+    if (!model || !model[0])
+        return d->vocab->kind == DEJA_DESC_BINARY
+                   ? deja_extractor_create(&d->opts, NULL, 0, 0, &d->feat)
+                   : DEJA_OK;
+    deja_status st = deja_extractor_create(&d->opts, model, 0, 0, &d->feat);
+    if (st != DEJA_OK) return st;
+    deja_extractor_info info;
+    deja_extractor_get_info(d->feat, &info);
+    if (info.kind == d->vocab->kind && info.desc_bytes == d->vocab->desc_bytes) return DEJA_OK;
+    char a[64], b[64];
+    return DEJA_ERR(NULL, DEJA_INVALID_ARG, "feature model %s gives %s; the vocabulary has %s: "
+                    "train the vocabulary on this model's features (deja vocab train --features)",
+                    model,
+                    kind_text(a, sizeof a, info.kind, info.desc_bytes),
+                    kind_text(b, sizeof b, d->vocab->kind, d->vocab->desc_bytes));
+}
+
 /* Size the per-frame buffers of every stage for frames of up to orb.n_features features, so that
  * a later frame does not allocate when it is the largest so far. */
 static deja_status warm_up(deja_detector *d)
@@ -165,7 +202,7 @@ deja_status deja_detector_create(const deja_options *o, const deja_vocab *v,
     gp.min_inliers = params.min_inliers;
     gp.sigma_px = params.sigma_px;
     gp.max_iterations = params.ransac_iterations;
-    if ((v->kind != DEJA_DESC_BINARY || (st = deja_orb_create(&opts, &d->orb)) == DEJA_OK)
+    if ((st = create_extractor(d)) == DEJA_OK
         && (st = deja_bow_create(&opts, v, &d->bow)) == DEJA_OK
         && (st = deja_bow_create(&opts, v, &d->bow_candidate)) == DEJA_OK
         && (st = deja__index_create(&a, v->n_words, DEJA__SCORE_L1, 0, &d->index)) == DEJA_OK
@@ -185,7 +222,7 @@ deja_status deja_detector_create(const deja_options *o, const deja_vocab *v,
 void deja_detector_destroy(deja_detector *d)
 {
     if (!d) return;
-    deja_orb_destroy(d->orb);
+    deja_extractor_destroy(d->feat);
     deja_bow_destroy(d->bow);
     deja_bow_destroy(d->bow_candidate);
     deja__index_destroy(d->index);
@@ -348,11 +385,14 @@ static deja_status add_frame(deja_detector *d, const deja_features *f, double t,
                              deja_frame_result *out)
 {
     if (!f || !out) return DEJA_ERR(d->err, DEJA_INVALID_ARG, "detector: features or out is NULL");
-    if (f->kind != d->vocab->kind || f->desc_bytes != d->vocab->desc_bytes)
+    if (f->kind != d->vocab->kind || f->desc_bytes != d->vocab->desc_bytes) {
+        char a[64], b[64];
         return DEJA_ERR(d->err, DEJA_INVALID_ARG,
-                        "detector: features of kind %d with %u-byte descriptors, vocabulary has "
-                        "kind %d with %u",
-                        (int)f->kind, f->desc_bytes, (int)d->vocab->kind, d->vocab->desc_bytes);
+                        "detector: features of %s; the vocabulary has %s: it must be trained on "
+                        "the same kind of features",
+                        kind_text(a, sizeof a, f->kind, f->desc_bytes),
+                        kind_text(b, sizeof b, d->vocab->kind, d->vocab->desc_bytes));
+    }
     if (f->n > 0 && !f->keypoints)
         return DEJA_ERR(d->err, DEJA_INVALID_ARG, "detector: keypoints are required");
     if (!isfinite(t) || (d->n_frames > 0 && d->timestamps && t < d->timestamps[d->n_frames - 1]))
@@ -488,13 +528,15 @@ deja_status deja_detector_add_features(deja_detector *d, const deja_features *f,
 deja_status deja_detector_add_image(deja_detector *d, const deja_image *im, double t,
                                     deja_frame_result *out)
 {
-    if (!d->orb)
-        return DEJA_ERR(d->err, DEJA_STATE, "detector: the vocabulary is not for ORB "
-                        "descriptors; add features instead");
+    if (!d->feat)
+        return DEJA_ERR(d->err, DEJA_STATE, "detector: the vocabulary has float descriptors and "
+                        "params.feature_model is NULL, so there is no extractor: set "
+                        "feature_model to the network that made the vocabulary's features, or "
+                        "add features instead");
     if (!out) return DEJA_ERR(d->err, DEJA_INVALID_ARG, "detector: out is NULL");
     deja_features f;
     uint64_t t0 = deja__now_ns();
-    deja_status st = deja_orb_detect(d->orb, im, &f);
-    if (st != DEJA_OK) return DEJA_ERR(d->err, st, "detector: %s", deja_orb_error(d->orb));
+    deja_status st = deja_extractor_extract(d->feat, im, &f);
+    if (st != DEJA_OK) return DEJA_ERR(d->err, st, "detector: %s", deja_extractor_error(d->feat));
     return add_frame(d, &f, t, (double)(deja__now_ns() - t0) / 1e6, out);
 }

@@ -29,6 +29,7 @@ static void usage(void)
             "                       the rule for truth derived from poses (defaults per layout)\n"
             "  --report DIR         PNG charts and DIR/index.html\n"
             "  --json               one JSON object per sequence instead of the table\n"
+            FEATURES_USAGE
             "  --threads 1|2, --recent, --candidates, --stop-words, --min-score, --consistency,\n"
             "  --min-inliers (the operating threshold), --intrinsics: as deja run\n");
 }
@@ -92,7 +93,8 @@ int cmd_eval(int argc, char **argv)
     static const char *const valued[] = {
         "--vocab", "--events", "--truth", "--truth-dist", "--truth-angle", "--truth-gap",
         "--report", "--threads", "--recent", "--candidates", "--consistency", "--min-inliers",
-        "--level", "--stop-words", "--min-score", "--intrinsics", "--explain", "--fps", NULL};
+        "--level", "--stop-words", "--min-score", "--intrinsics", "--explain", "--fps",
+        "--features", "--models", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *vocab_path = opt_str(argc, argv, "--vocab", NULL);

@@ -1,4 +1,5 @@
-/* cmd_run.c - `deja run`: loop-closure detection over a folder of images or a list file. */
+/* cmd_run.c - `deja run`: loop-closure detection over a folder of images or a list file, with
+ * ORB or learned features (--features). */
 #define _POSIX_C_SOURCE 200809L
 #include "eval_run.h"
 #include "world_source.h"
@@ -59,7 +60,9 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
     photo_set photos;
     world_source ws;
     deja_vocab *voc = NULL;
-    char err[600];
+    char err[600], model_buf[1100];
+    const char *model = NULL;
+    if (!features_from_args(argc, argv, model_buf, sizeof model_buf, &model)) return 2;
     bool ok = world_params_from_args(argc, argv, (uint32_t)n_frames, &wp, &photos);
     wp.n_frames = (uint32_t)n_frames;
     deja_status st = ok ? deja_vocab_load(&o, vocab_path, 0, &voc) : DEJA_OK;
@@ -78,6 +81,7 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
         fprintf(stderr, "deja: %s: cannot write\n", csv_path);
     } else {
         run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
+                          .features = model,
                           .json = opt_flag(argc, argv, "--json"), .events = stdout, .csv = csv,
                           .quiet = opt_flag(argc, argv, "--quiet"),
                           .explain = opt_long(argc, argv, "--explain", 0) > 0,
@@ -96,7 +100,7 @@ static int run_world(int argc, char **argv, const char *vocab_path, long n_frame
 static int run_sequence(int argc, char **argv, const char *path, const char *vocab_path)
 {
     eval_options eo;
-    eval_options_from_args(argc, argv, &eo);
+    if (!eval_options_from_args(argc, argv, &eo)) return 2;
     eo.require_truth = 0;
     eo.sweep = 0;
     eo.cfg.quiet = opt_flag(argc, argv, "--quiet");
@@ -145,7 +149,8 @@ int cmd_run(int argc, char **argv)
                                          "--consistency", "--min-inliers", "--level", "--explain", "--stop-words",
                                          "--min-score", "--intrinsics", "--fps", "--world", "--seed", "--blocks",
                                          "--textures", "--width", "--height", "--events", "--report",
-                                         "--truth", "--truth-dist", "--truth-angle", "--truth-gap", NULL};
+                                         "--truth", "--truth-dist", "--truth-angle", "--truth-gap",
+                                         "--features", "--models", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *vocab_path = opt_str(argc, argv, "--vocab", NULL);
@@ -168,7 +173,8 @@ int cmd_run(int argc, char **argv)
                 "  --quiet              no per-event output, only the summary\n"
                 "  --explain N          per frame, the N best candidates and the stage that stopped each\n"
                 "  --csv FILE           per-frame CSV: time of each stage, resident memory, allocations\n"
-                "  --threads 1|2        overlap decode + ORB of the next frame with the detector (2)\n"
+                FEATURES_USAGE
+                "  --threads 1|2        overlap decode + features of the next frame with the detector (2)\n"
                 "  --recent N           frames this recent are never candidates (50)\n"
                 "  --candidates N       top-K BoW candidates per query (50)\n"
                 "  --stop-words N       skip words already seen in more than N frames (500; 0 off)\n"
@@ -181,6 +187,9 @@ int cmd_run(int argc, char **argv)
                 "  a generated world sequence of N frames, scored against its true loops\n");
         return 2;
     }
+    char model_buf[1100];
+    const char *model = NULL;
+    if (!features_from_args(argc, argv, model_buf, sizeof model_buf, &model)) return 2;
     path_list paths = {0};
     if (!paths_add_all(&paths, inputs, n_in)) return 1;
     alloc_counter counter = {0};
@@ -213,6 +222,7 @@ int cmd_run(int argc, char **argv)
     seq_source ss = {&seq, dec};
     frame_source src = sequence_frames(&ss);
     run_config cfg = {.threads = (int)opt_long(argc, argv, "--threads", 2),
+                      .features = model,
                       .json = opt_flag(argc, argv, "--json"),
                       .quiet = opt_flag(argc, argv, "--quiet"),
                       .explain = dp.explain > 0,

@@ -1,8 +1,9 @@
-/* cmd_vocab.c - `deja vocab train|info|import|export`. Training extracts ORB features from image
- * folders on two threads (one decoder + extractor each), then builds the tree with the library's
- * worker pool. */
+/* cmd_vocab.c - `deja vocab train|info|import|export`. Training extracts features (ORB, or a
+ * network with --features: a float vocabulary) from image folders on two threads (one decoder +
+ * extractor each; a network then runs single-threaded in each, one image per thread), then builds
+ * the tree with the library's worker pool. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "runner.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@ typedef struct {
     size_t done;          /* images finished */
     pthread_mutex_t mu;
     deja_options opts;
+    const char *model;    /* --features: NULL = ORB */
+    deja_desc_kind kind;  /* of the extractors' descriptors */
+    uint32_t desc_bytes;
     uint8_t **desc;       /* per image: descriptors (malloc) */
     size_t *n_desc;
     int error;            /* first failure stops everyone */
@@ -25,15 +29,20 @@ static void *extract_worker(void *arg)
 {
     extract_job *job = arg;
     deja_decoder *dec = NULL;
-    deja_orb *orb = NULL;
+    deja_extractor *x = NULL;
     deja_status st = deja_decoder_create(&job->opts, &dec);
-    if (st == DEJA_OK) st = deja_orb_create(&job->opts, &orb);
+    if (st == DEJA_OK) st = deja_extractor_create(&job->opts, job->model, 0, 0, &x);
+    pthread_mutex_lock(&job->mu);
     if (st != DEJA_OK) {
-        pthread_mutex_lock(&job->mu);
         job->error = 1;
         snprintf(job->message, sizeof job->message, "%s", deja_last_error());
-        pthread_mutex_unlock(&job->mu);
+    } else {
+        deja_extractor_info info;
+        deja_extractor_get_info(x, &info);
+        job->kind = info.kind;
+        job->desc_bytes = info.desc_bytes;
     }
+    pthread_mutex_unlock(&job->mu);
     for (;;) {
         pthread_mutex_lock(&job->mu);
         size_t i = job->next++;
@@ -45,7 +54,8 @@ static void *extract_worker(void *arg)
         const char *msg = NULL;
         st = deja_decoder_read_file(dec, job->paths->paths[i], &im);
         if (st != DEJA_OK) msg = deja_decoder_error(dec);
-        else if ((st = deja_orb_detect(orb, &im, &f)) != DEJA_OK) msg = deja_orb_error(orb);
+        else if ((st = deja_extractor_extract(x, &im, &f)) != DEJA_OK)
+            msg = deja_extractor_error(x);
         if (st == DEJA_OK) {
             job->desc[i] = malloc(f.n * f.desc_bytes + 1);
             if (job->desc[i]) {
@@ -64,7 +74,7 @@ static void *extract_worker(void *arg)
         job->done++;
         pthread_mutex_unlock(&job->mu);
     }
-    deja_orb_destroy(orb);
+    deja_extractor_destroy(x);
     deja_decoder_destroy(dec);
     return NULL;
 }
@@ -79,15 +89,21 @@ static void train_progress(void *user, uint64_t done, uint64_t total)
 static int vocab_train(int argc, char **argv)
 {
     static const char *const valued[] = {"-o", "--out", "--k", "--depth", "--iterations",
-                                         "--threads", "--seed", "--max-images", NULL};
+                                         "--threads", "--seed", "--max-images", "--features",
+                                         "--models", NULL};
     char *inputs[64];
     int n_in = positionals(argc, argv, valued, inputs, 64);
     const char *out = opt_str(argc, argv, "-o", opt_str(argc, argv, "--out", NULL));
     if (n_in < 1 || n_in > 64 || !out) {
         fprintf(stderr, "usage: deja vocab train -o OUT.dvoc [--k 10] [--depth 6] [--iterations 10]\n"
-                        "       [--threads N] [--seed 1] [--max-images N] FOLDER|LIST...\n");
+                        "       [--threads N] [--seed 1] [--max-images N] [--features F]\n"
+                        "       FOLDER|LIST...\n"
+                        FEATURES_USAGE);
         return 2;
     }
+    char model_buf[1100];
+    const char *model = NULL;
+    if (!features_from_args(argc, argv, model_buf, sizeof model_buf, &model)) return 2;
     path_list paths = {0};
     if (!paths_add_all(&paths, inputs, n_in)) return 1;
     long max_images = opt_long(argc, argv, "--max-images", 0);
@@ -104,7 +120,8 @@ static int vocab_train(int argc, char **argv)
     }
     deja_options o = deja_options_default();
     o.n_threads = (int)opt_long(argc, argv, "--threads", 0);
-    extract_job job = {.paths = &paths, .opts = o};
+    extract_job job = {.paths = &paths, .opts = o, .model = model};
+    job.opts.n_threads = 1; /* a network: one image per thread rather than one image on all */
     pthread_mutex_init(&job.mu, NULL);
     job.desc = calloc(paths.n, sizeof *job.desc);
     job.n_desc = calloc(paths.n, sizeof *job.n_desc);
@@ -139,7 +156,7 @@ static int vocab_train(int argc, char **argv)
     } else {
         for (size_t i = 0; i < paths.n; i++) {
             sets[i] = (deja_features){.n = job.n_desc[i], .descriptors = job.desc[i],
-                                      .kind = DEJA_DESC_BINARY, .desc_bytes = 32};
+                                      .kind = job.kind, .desc_bytes = job.desc_bytes};
             total += job.n_desc[i];
         }
         double extract_ms = ms_since(t0);
@@ -165,10 +182,11 @@ static int vocab_train(int argc, char **argv)
             if (st != DEJA_OK) rc = fail("vocab save", st, deja_last_error());
             deja_vocab_info info;
             deja_vocab_get_info(v, &info);
-            printf("trained %s: k=%u depth=%u, %u nodes, %u words from %zu descriptors of %zu "
-                   "images; features %.1f s, training %.1f s\n",
-                   out, info.k, info.depth, info.n_nodes, info.n_words, total, paths.n,
-                   extract_ms / 1e3, train_ms / 1e3);
+            printf("trained %s: k=%u depth=%u, %u nodes, %u words from %zu %s descriptors of "
+                   "%zu images (%s); features %.1f s, training %.1f s\n",
+                   out, info.k, info.depth, info.n_nodes, info.n_words, total,
+                   job.kind == DEJA_DESC_FLOAT32 ? "float" : "binary", paths.n,
+                   model ? model : "ORB", extract_ms / 1e3, train_ms / 1e3);
             deja_vocab_destroy(v);
         }
     }
@@ -262,6 +280,7 @@ int cmd_vocab(int argc, char **argv)
     if (argc >= 1 && strcmp(argv[0], "export") == 0) return vocab_convert(argc - 1, argv + 1, 1);
     fprintf(stderr, "usage: deja vocab train|info|import|export ...\n"
                     "  train  -o OUT.dvoc FOLDER...   build a vocabulary from ORB features\n"
+                    "         [--features alike-t]    or from a network's (float vocabulary)\n"
                     "  info   FILE [--verify]         what a .dvoc or DBoW2 text file holds\n"
                     "  import ORBvoc.txt -o OUT.dvoc  convert DBoW2/ORB-SLAM text to .dvoc\n"
                     "  export IN.dvoc -o OUT.txt      write DBoW2 text\n");

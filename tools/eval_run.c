@@ -72,7 +72,8 @@ bool eval_options_from_args(int argc, char **argv, eval_options *eo)
     eo->params = params_from_args(argc, argv);
     eo->cfg = (run_config){.threads = (int)opt_long(argc, argv, "--threads", 2), .quiet = 1,
                            .events = stdout, .progress = isatty(STDERR_FILENO)};
-    return true;
+    return features_from_args(argc, argv, eo->features_path, sizeof eo->features_path,
+                              &eo->cfg.features);
 }
 
 /* File-name-safe name from the path's last component. */

@@ -30,10 +30,12 @@ typedef struct {
     int require_truth;      /* deja eval: a sequence without truth is an error */
     int sweep;              /* run with min_inliers at the floor (8) to get the whole PR curve */
     deja_detector_params params; /* from the command line; min_inliers is the operating point */
-    run_config cfg;              /* threads, printing, CSV; record is set per run */
+    run_config cfg;              /* threads, printing, CSV, features; record is set per run */
+    char features_path[1100];    /* cfg.features points here (--features) */
 } eval_options;
 
-/* Options of `deja eval` (sweep, truth required, quiet). */
+/* Options of `deja eval` (sweep, truth required, quiet). false (after printing why) for a bad
+ * --features; the rest is filled in anyway. */
 bool eval_options_from_args(int argc, char **argv, eval_options *eo);
 
 typedef struct {

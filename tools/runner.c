@@ -1,13 +1,16 @@
 /* runner.c - the frame pipeline of `deja run` and `deja demo`.
  *
- * With 2 threads a producer decodes and extracts ORB features of frame i+1 into one of two slots
- * while the caller's thread runs the detector on frame i from the other slot; a slot is handed
- * back once the detector is done with it. Both threads use the same counting allocator. */
+ * With 2 threads a producer decodes and extracts the features of frame i+1 (ORB or a network,
+ * through its own deja_extractor, made when the thread starts) into one of two slots while the
+ * caller's thread runs the detector on frame i from the other slot; a slot is handed back once
+ * the detector is done with it. With 1 thread the caller's thread has the one extractor. Both
+ * threads use the same counting allocator. */
 #define _POSIX_C_SOURCE 200809L
 #include "runner.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,11 +46,42 @@ uint64_t resident_bytes(void)
     return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+bool features_from_args(int argc, char **argv, char *buf, size_t bytes, const char **model)
+{
+    const char *f = opt_str(argc, argv, "--features", NULL);
+    *model = NULL;
+    if (!f || strcmp(f, "orb") == 0) return true;
+    size_t len = strlen(f);
+    if (len == 0) {
+        fprintf(stderr, "deja: --features: empty value\n");
+        return false;
+    }
+    if (strchr(f, '/') || (len > 5 && strcmp(f + len - 5, ".onnx") == 0)) {
+        snprintf(buf, bytes, "%s", f);
+    } else {
+        const char *env = getenv("DEJA_MODELS");
+        const char *dir = opt_str(argc, argv, "--models", env && *env ? env : "../shared/models");
+        if ((size_t)snprintf(buf, bytes, "%s/%s/model.onnx", dir, f) >= bytes) {
+            fprintf(stderr, "deja: --features %s: path too long\n", f);
+            return false;
+        }
+    }
+    if (access(buf, R_OK) != 0) {
+        fprintf(stderr, "deja: --features %s: no readable model at %s (names are folders of "
+                        "--models DIR, $DEJA_MODELS or ../shared/models)\n", f, buf);
+        return false;
+    }
+    *model = buf;
+    return true;
+}
+
 /* One frame's features, copied out of the extractor. */
 typedef struct {
     deja_keypoint *kps;
     uint8_t *desc;
-    size_t n, cap;
+    size_t n, cap, desc_cap; /* cap keypoints, desc_cap bytes */
+    deja_desc_kind kind;
+    uint32_t desc_bytes;
     double t, decode_ms, features_ms;
     int state; /* 0 free, 1 full, 2 error/end */
     char err[600];
@@ -56,38 +90,45 @@ typedef struct {
 typedef struct {
     const frame_source *src;
     deja_options opts;
+    const char *features;
     slot slots[2];
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
 } pipeline;
 
-static bool slot_fill(slot *s, deja_orb *orb, const frame_source *src, size_t i)
+static bool slot_fill(slot *s, deja_extractor *x, const frame_source *src, size_t i)
 {
     deja_image im;
     uint64_t t0 = now_ns();
     if (!src->next(src->ctx, i, &im, &s->t, s->err, sizeof s->err)) return false;
     uint64_t t1 = now_ns();
     deja_features f;
-    deja_status st = deja_orb_detect(orb, &im, &f);
+    deja_status st = deja_extractor_extract(x, &im, &f);
     if (st != DEJA_OK) {
-        snprintf(s->err, sizeof s->err, "frame %zu: %s", i, deja_orb_error(orb));
+        snprintf(s->err, sizeof s->err, "frame %zu: %s", i, deja_extractor_error(x));
         return false;
     }
-    if (f.n > s->cap) {
+    size_t bytes = f.n * f.desc_bytes;
+    if (f.n > s->cap || bytes > s->desc_cap) {
         free(s->kps);
         free(s->desc);
-        s->kps = malloc(f.n * sizeof *s->kps);
-        s->desc = malloc(f.n * 32);
+        s->kps = malloc((f.n ? f.n : 1) * sizeof *s->kps);
+        s->desc = malloc(bytes ? bytes : 1);
         s->cap = s->kps && s->desc ? f.n : 0;
-        if (!s->cap) {
+        s->desc_cap = s->kps && s->desc ? bytes : 0;
+        if (!s->kps || !s->desc) {
             snprintf(s->err, sizeof s->err, "out of memory");
             return false;
         }
     }
-    memcpy(s->kps, f.keypoints, f.n * sizeof *s->kps);
-    memcpy(s->desc, f.descriptors, f.n * 32);
+    if (f.n) {
+        memcpy(s->kps, f.keypoints, f.n * sizeof *s->kps);
+        memcpy(s->desc, f.descriptors, bytes);
+    }
     s->n = f.n;
+    s->kind = f.kind;
+    s->desc_bytes = f.desc_bytes;
     s->decode_ms = (double)(t1 - t0) / 1e6;
     s->features_ms = (double)(now_ns() - t1) / 1e6;
     return true;
@@ -96,8 +137,8 @@ static bool slot_fill(slot *s, deja_orb *orb, const frame_source *src, size_t i)
 static void *producer(void *arg)
 {
     pipeline *p = arg;
-    deja_orb *orb = NULL;
-    deja_status st = deja_orb_create(&p->opts, &orb);
+    deja_extractor *x = NULL;
+    deja_status st = deja_extractor_create(&p->opts, p->features, 0, 0, &x);
     for (size_t i = 0; i < p->src->n_frames; i++) {
         slot *s = &p->slots[i % 2];
         pthread_mutex_lock(&p->mu);
@@ -105,7 +146,7 @@ static void *producer(void *arg)
         int stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
-        bool ok = st == DEJA_OK && slot_fill(s, orb, p->src, i);
+        bool ok = st == DEJA_OK && slot_fill(s, x, p->src, i);
         if (st != DEJA_OK) snprintf(s->err, sizeof s->err, "%s", deja_last_error());
         pthread_mutex_lock(&p->mu);
         s->state = ok ? 1 : 2;
@@ -113,7 +154,7 @@ static void *producer(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (!ok) break;
     }
-    deja_orb_destroy(orb);
+    deja_extractor_destroy(x);
     return NULL;
 }
 
@@ -204,13 +245,18 @@ int run_frames(deja_detector *det, const deja_options *o, const frame_source *sr
                const run_config *cfg, alloc_counter *counter, run_summary *sum)
 {
     memset(sum, 0, sizeof *sum);
-    pipeline p = {.src = src, .opts = *o};
+    pipeline p = {.src = src, .opts = *o, .features = cfg->features};
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     pthread_t th;
     int threaded = cfg->threads > 1 && pthread_create(&th, NULL, producer, &p) == 0;
-    deja_orb *orb = NULL;
-    if (!threaded && deja_orb_create(o, &orb) != DEJA_OK) return fail("orb", DEJA_NOMEM, deja_last_error());
+    deja_extractor *x = NULL;
+    deja_status xst = threaded ? DEJA_OK : deja_extractor_create(o, cfg->features, 0, 0, &x);
+    if (xst != DEJA_OK) {
+        pthread_mutex_destroy(&p.mu);
+        pthread_cond_destroy(&p.cv);
+        return fail("features", xst, deja_last_error());
+    }
     sum->frame_ms = calloc(src->n_frames + 1, sizeof(double));
     sum->loop_query = calloc(src->n_frames + 1, sizeof(uint32_t));
     sum->loop_match = calloc(src->n_frames + 1, sizeof(uint32_t));
@@ -232,14 +278,14 @@ int run_frames(deja_detector *det, const deja_options *o, const frame_source *sr
                 rc = 1;
                 break;
             }
-        } else if (!slot_fill(s, orb, src, i)) {
+        } else if (!slot_fill(s, x, src, i)) {
             fprintf(stderr, "deja: %s\n", s->err);
             rc = 1;
             break;
         }
         if (i == 100) calls_at_100 = atomic_load((_Atomic size_t *)&counter->calls);
         deja_features f = {.n = s->n, .keypoints = s->kps, .descriptors = s->desc,
-                           .kind = DEJA_DESC_BINARY, .desc_bytes = 32};
+                           .kind = s->kind, .desc_bytes = s->desc_bytes};
         deja_frame_result r;
         deja_status st = deja_detector_add_features(det, &f, s->t, &r);
         double decode_ms = s->decode_ms, features_ms = s->features_ms;
@@ -287,7 +333,7 @@ int run_frames(deja_detector *det, const deja_options *o, const frame_source *sr
         pthread_mutex_unlock(&p.mu);
         pthread_join(th, NULL);
     }
-    deja_orb_destroy(orb);
+    deja_extractor_destroy(x);
     if (sum->frames > 100)
         sum->allocs_after_warmup = atomic_load((_Atomic size_t *)&counter->calls) - calls_at_100;
     deja_detector_memory(det, &sum->heap_bytes, &sum->store_bytes);

@@ -1,6 +1,8 @@
-/* runner.h - streams frames through a detector, on one thread or with decode + ORB of the next
- * frame overlapping the detector's work on the current one (two threads). Shared by `deja run`
- * and `deja demo`. Results are the same with 1 or 2 threads: the features are. */
+/* runner.h - streams frames through a detector, on one thread or with decode + features of the
+ * next frame overlapping the detector's work on the current one (two threads). Shared by `deja
+ * run`, `deja eval` and `deja demo`. Results are the same with 1 or 2 threads: the features are.
+ * Features: ORB or a network (--features), through a deja_extractor per thread, its model loaded
+ * once when the thread starts. */
 #ifndef DEJA_RUNNER_H
 #define DEJA_RUNNER_H
 
@@ -46,6 +48,7 @@ void run_record_free(run_record *r);
 
 typedef struct {
     int threads;      /* 1 or 2 */
+    const char *features; /* model path (features_from_args), or NULL for ORB */
     int json;         /* events as JSON lines */
     int quiet;        /* no per-event output */
     int explain;      /* print the detector's explained candidates */
@@ -74,5 +77,15 @@ uint64_t resident_bytes(void);
 /* Detector parameters from `deja run`-style options; the summary lines of a run. */
 deja_detector_params params_from_args(int argc, char **argv);
 void print_summary(const run_summary *s, size_t n_frames);
+
+/* --features orb|alike-t|alike-n|NAME|PATH.onnx: NULL for ORB (also when absent); a value with a
+ * '/' or ending in .onnx is a path; a name is DIR/NAME/model.onnx with DIR from --models DIR,
+ * else $DEJA_MODELS, else ../shared/models. The path goes into buf (bytes long). Prints an error
+ * and returns false for a name without a readable model. */
+bool features_from_args(int argc, char **argv, char *buf, size_t bytes, const char **model);
+#define FEATURES_USAGE                                                                             \
+    "  --features F         orb (default), alike-t, alike-n (../shared/models/F/model.onnx, or\n" \
+    "                       under --models DIR / $DEJA_MODELS), or a model PATH.onnx; the\n"     \
+    "                       vocabulary must be trained on the same features\n"
 
 #endif
