@@ -686,6 +686,9 @@ TEST(shared_alike_gives_identical_features_on_1_and_2_threads)
  * allocation per frame once warmed up. */
 TEST(shared_alike_vocabulary_and_detector_find_loops_in_tum_fr1_xyz)
 {
+#ifndef DEJA_HAVE_JPEG
+    SKIP("tum-fr1-xyz is JPEG and this build has no JPEG support (DEJA_JPEG=OFF)");
+#endif
     shared_model ms[2];
     if (!shared_models(ms)) SKIP("no ../shared/models/alike-* (set DEJA_SHARED)");
     char path[1300], err[DEJA_ERROR_BYTES];
