@@ -111,41 +111,45 @@ void deja__eval_free(deja__eval *e)
     e->n_curve = 0;
 }
 
-/* ---- saved events ---- */
+/* ---- saved events (read with the line and number helpers of truth.h) ---- */
 
-static int skip_blank(const char **p, const char *end)
+/* "# threshold T": 1 and *t set; 0 for any other line; -1 for a malformed value. */
+static int threshold_line(const char *s, const char *e, double *t)
 {
-    while (*p < end && (**p == ' ' || **p == '\t' || **p == '\r')) (*p)++;
-    return *p < end && **p != '\n';
+    static const char key[] = "# threshold ";
+    size_t k = sizeof key - 1;
+    if ((size_t)(e - s) <= k || memcmp(s, key, k) != 0) return 0;
+    const char *p = s + k, *tb, *te;
+    if (!deja__token(&p, e, &tb, &te) || !deja__parse_f64(tb, te, t) || deja__token(&p, e, &tb, &te))
+        return -1;
+    return 1;
 }
 
-/* A decimal unsigned integer < 2^32. */
-static bool read_index(const char **p, const char *end, uint32_t *v)
+/* One `query match [value]` line into *ev. */
+static deja_status event_line(const char *name, uint32_t line, const char *s, const char *e,
+                              uint32_t n_frames, deja__event *ev, char *err)
 {
-    const char *s = *p;
-    uint64_t x = 0;
-    while (s < end && *s >= '0' && *s <= '9' && x <= UINT32_MAX) x = x * 10 + (uint64_t)(*s++ - '0');
-    if (s == *p || x > UINT32_MAX || (s < end && *s != ' ' && *s != '\t' && *s != '\r' && *s != '\n'))
-        return false;
-    *v = (uint32_t)x;
-    *p = s;
-    return true;
-}
-
-static bool read_number(const char **p, const char *end, double *v)
-{
-    char buf[64];
-    size_t k = 0;
-    const char *s = *p;
-    while (s < end && *s != ' ' && *s != '\t' && *s != '\r' && *s != '\n' && k < sizeof buf - 1)
-        buf[k++] = *s++;
-    if (k == 0 || k == sizeof buf - 1) return false;
-    buf[k] = 0;
-    char *e;
-    *v = strtod(buf, &e);
-    if (*e || !isfinite(*v)) return false;
-    *p = s;
-    return true;
+    const char *tb, *te, *vb = NULL, *ve = NULL;
+    uint64_t q = 0, m = 0;
+    double v = 1;
+    int ok = deja__token(&s, e, &tb, &te) && deja__parse_u64(tb, te, UINT32_MAX, &q)
+             && deja__token(&s, e, &tb, &te) && deja__parse_u64(tb, te, UINT32_MAX, &m);
+    if (!ok)
+        return DEJA_ERR(err, DEJA_FORMAT, "events: %s line %u: expected `query match [value]`", name,
+                        line);
+    if (deja__token(&s, e, &vb, &ve) && (!deja__parse_f64(vb, ve, &v) || deja__token(&s, e, &tb, &te)))
+        return DEJA_ERR(err, DEJA_FORMAT, "events: %s line %u: value is not a finite number or the "
+                        "line has more than 3 fields", name, line);
+    if (q >= n_frames)
+        return DEJA_ERR(err, DEJA_FORMAT, "events: %s line %u: query %u >= %u frames", name, line,
+                        (uint32_t)q, n_frames);
+    if (m >= q)
+        return DEJA_ERR(err, DEJA_FORMAT, "events: %s line %u: match %u is not before query %u",
+                        name, line, (uint32_t)m, (uint32_t)q);
+    if (fabs(v) > 3e38)
+        return DEJA_ERR(err, DEJA_FORMAT, "events: %s line %u: value %g out of range", name, line, v);
+    *ev = (deja__event){(uint32_t)q, (uint32_t)m, (float)v};
+    return DEJA_OK;
 }
 
 deja_status deja__events_parse(const deja_options *o, const char *text, size_t len, const char *name,
@@ -160,47 +164,15 @@ deja_status deja__events_parse(const deja_options *o, const char *text, size_t l
     deja_allocator a = deja__allocator(o);
     deja__event *ev = deja__calloc(&a, lines, sizeof *ev);
     if (!ev) return DEJA_ERR(err, DEJA_NOMEM, "events: %s: out of memory for %zu lines", name, lines);
-    size_t n = 0, line = 0;
-    const char *p = text, *end = text + len;
+    size_t n = 0;
     deja_status st = DEJA_OK;
-    while (p < end && st == DEJA_OK) {
-        line++;
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        if (!skip_blank(&p, eol)) {
-        } else if (*p == '#') {
-            static const char key[] = "# threshold ";
-            double t;
-            const char *q = p + sizeof key - 1;
-            if ((size_t)(eol - p) > sizeof key - 1 && memcmp(p, key, sizeof key - 1) == 0) {
-                if (!read_number(&q, eol, &t) || skip_blank(&q, eol))
-                    st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %zu: bad threshold", name, line);
-                else *threshold = t;
-            }
-        } else {
-            deja__event e = {0, 0, 1};
-            double v = 1;
-            if (!read_index(&p, eol, &e.query) || !skip_blank(&p, eol) || !read_index(&p, eol, &e.match))
-                st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %zu: expected `query match [value]`",
-                              name, line);
-            else if (skip_blank(&p, eol) && (!read_number(&p, eol, &v) || skip_blank(&p, eol)))
-                st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %zu: value is not a finite number or "
-                              "the line has more than 3 fields", name, line);
-            else if (e.query >= n_frames)
-                st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %zu: query %u >= %u frames", name,
-                              line, e.query, n_frames);
-            else if (e.match >= e.query)
-                st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %zu: match %u is not before query %u",
-                              name, line, e.match, e.query);
-            else if (fabs(v) > 3e38)
-                st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %zu: value %g out of range", name,
-                              line, v);
-            else {
-                e.value = (float)v;
-                ev[n++] = e;
-            }
-        }
-        p = eol + (eol < end);
+    deja__lines it = {text, text + len, 0};
+    const char *s, *e;
+    while (st == DEJA_OK && deja__lines_next(&it, &s, &e)) {
+        int t = threshold_line(s, e, threshold);
+        if (t < 0) st = DEJA_ERR(err, DEJA_FORMAT, "events: %s line %u: bad threshold", name, it.line);
+        else if (!t && !deja__line_is_skip(s, e))
+            if ((st = event_line(name, it.line, s, e, n_frames, &ev[n], err)) == DEJA_OK) n++;
     }
     if (st != DEJA_OK) {
         deja__free(&a, ev, lines * sizeof *ev);
@@ -222,28 +194,13 @@ deja_status deja__events_parse(const deja_options *o, const char *text, size_t l
 deja_status deja__events_read(const deja_options *o, const char *path, uint32_t n_frames,
                               deja__event **out, size_t *n, double *threshold, char *err)
 {
-    enum { MAX_BYTES = 1 << 30 };
-    FILE *f = fopen(path, "rb");
-    if (!f) return DEJA_ERR(err, DEJA_IO, "events: cannot open %s", path);
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || size > MAX_BYTES || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return DEJA_ERR(err, size > MAX_BYTES ? DEJA_LIMIT : DEJA_IO,
-                        "events: %s: size %ld unreadable or over %d bytes", path, size, MAX_BYTES);
-    }
     deja_allocator a = deja__allocator(o);
-    char *text = deja__alloc(&a, (size_t)size + 1);
-    if (!text) {
-        fclose(f);
-        return DEJA_ERR(err, DEJA_NOMEM, "events: %s: out of memory for %ld bytes", path, size);
-    }
-    size_t got = fread(text, 1, (size_t)size, f);
-    fclose(f);
-    deja_status st = got == (size_t)size
-                         ? deja__events_parse(o, text, got, path, n_frames, out, n, threshold, err)
-                         : DEJA_ERR(err, DEJA_IO, "events: %s: read %zu of %ld bytes", path, got, size);
-    deja__free(&a, text, (size_t)size + 1);
+    char *text = NULL;
+    size_t len = 0;
+    deja_status st = deja__text_read(&a, path, (size_t)1 << 30, &text, &len, err);
+    if (st != DEJA_OK) return st;
+    st = deja__events_parse(o, text, len, path, n_frames, out, n, threshold, err);
+    deja__free(&a, text, len + 1);
     return st;
 }
 
