@@ -111,7 +111,6 @@ static int attach_truth(eval_run *run, const eval_options *eo)
     }
     run->report.truth = t;
     run->report.judge = eo->loose && run->seq->truth_loose && !run->truth_file ? run->seq->truth_loose : t;
-    const deja__seq_layout l = run->seq->layout;
     size_t len = strlen(run->source);
     if (run->truth_file)
         snprintf(run->source + len, sizeof run->source - len, "; truth %s", eo->truth_path);
@@ -123,7 +122,6 @@ static int attach_truth(eval_run *run, const eval_options *eo)
     else if (t)
         snprintf(run->source + len, sizeof run->source - len, "; truth loops.txt%s",
                  run->report.judge != t ? ", events judged by loops_loose.txt" : "");
-    (void)l;
     return 0;
 }
 
